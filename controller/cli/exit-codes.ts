@@ -1,0 +1,13 @@
+/** Process exit codes shared by every llmops subcommand. */
+export const ExitCode = {
+  /** The command did what was asked; nothing is wrong. */
+  Ok: 0,
+  /** The command ran and found a problem (invalid manifests, failed reconcile, I/O error). */
+  Failure: 1,
+  /** The command line itself was wrong: unknown flag, missing argument. */
+  Usage: 2,
+  /** `llmops diff`: applying would change something. */
+  Changes: 3,
+} as const;
+
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -1,0 +1,51 @@
+import { Command, CommanderError } from "commander";
+import { ExitCode } from "./exit-codes.js";
+
+/** Where a command writes; injected so tests read output without touching process streams. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+export const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+export interface ProgramOptions {
+  version: string;
+  io: CliIo;
+}
+
+/**
+ * Builds the `llmops` command tree. Subcommands register themselves here as they arrive
+ * (`controller`, `validate`, `diff`, `status`, `rollback`, `up`).
+ */
+export function buildProgram({ version, io }: ProgramOptions): Command {
+  const program = new Command("llmops")
+    .description(
+      "GitOps for the whole LLM lifecycle on Kubernetes: Prompt, Experiment, TrainingJob and " +
+        "ModelDeployment manifests in git, reconciled by a controller.",
+    )
+    .version(version, "-v, --version", "print the llmops version")
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError("(run `llmops --help` for usage)")
+    .exitOverride();
+  return program;
+}
+
+/** Runs the CLI and returns the exit code instead of exiting, so callers and tests stay in control. */
+export async function runCli(argv: readonly string[], options: ProgramOptions): Promise<ExitCode> {
+  const program = buildProgram(options);
+  try {
+    await program.parseAsync(argv as string[]);
+    return ExitCode.Ok;
+  } catch (err: unknown) {
+    if (err instanceof CommanderError) {
+      // --help and --version surface as "errors" with exit code 0.
+      return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    }
+    options.io.stderr(`llmops: ${err instanceof Error ? err.message : String(err)}\n`);
+    return ExitCode.Failure;
+  }
+}
