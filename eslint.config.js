@@ -12,8 +12,13 @@ export default tseslint.config(
     },
     rules: {
       "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", ignoreRestSiblings: true },
+      ],
       "@typescript-eslint/only-throw-error": "error",
+      // @kubernetes/client-node models are data-only classes; object literals are the idiom.
+      "@typescript-eslint/no-unsafe-class-instance-assignment": "off",
       "@typescript-eslint/no-floating-promises": "error",
       "no-restricted-syntax": [
         "error",

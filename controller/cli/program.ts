@@ -38,7 +38,7 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
 export async function runCli(argv: readonly string[], options: ProgramOptions): Promise<ExitCode> {
   const program = buildProgram(options);
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     return ExitCode.Ok;
   } catch (err: unknown) {
     if (err instanceof CommanderError) {
