@@ -378,3 +378,38 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 export async function stopControlPlane(plane: Pick<ControlPlane, "processes">): Promise<void> {
   await stopProcesses(plane.processes);
 }
+
+/**
+ * Stops one component (e.g. "kube-apiserver"), keeps it down for `downMs`, and starts it again
+ * with the same command line: an outage the code under test must survive. The plane's process
+ * list is updated so that stopping the plane stops the new process.
+ */
+export async function restartComponent(
+  plane: ControlPlane,
+  name: string,
+  options: { downMs: number },
+): Promise<void> {
+  const index = plane.processes.findIndex((p) => p.name === name);
+  const previous = plane.processes[index];
+  if (!previous) throw new Error(`no control-plane component named ${name}`);
+  const argv = readFileSync(`/proc/${String(previous.pid)}/cmdline`, "utf8").split("\0");
+  argv.pop(); // the command line ends with a NUL
+  const [binary, ...args] = argv;
+  if (binary === undefined) throw new Error(`${name}: empty command line`);
+  await stopProcesses([previous]);
+  await sleep(options.downMs);
+  const next = startProcess({
+    name,
+    binary,
+    args,
+    logDir: join(plane.dir, "logs"),
+    marker: previous.marker,
+    detached: false,
+  });
+  plane.processes[index] = {
+    name,
+    pid: next.pid,
+    marker: next.marker,
+    logFile: next.logFile,
+  };
+}

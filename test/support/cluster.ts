@@ -4,7 +4,10 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { afterEach, beforeEach, inject } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { afterAll, afterEach, beforeAll, beforeEach, inject } from "vitest";
+import { startControlPlane, stopControlPlane, type ControlPlane } from "../env/control-plane.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -105,6 +108,30 @@ export function useTestNamespace(prefix = "t"): { readonly name: string } {
   });
   afterEach(async () => {
     await deleteTestNamespace(holder.name);
+  });
+  return holder;
+}
+
+/**
+ * A control plane of the calling test file's own, for tests that disrupt it (stop the apiserver,
+ * restart etcd) without disturbing tests running beside them on the shared one. Starts in
+ * `beforeAll`, stops in `afterAll`; `plane.current` is set in between. Use restartComponent from
+ * test/env/control-plane.ts on it.
+ */
+export function usePrivateControlPlane(): { current: ControlPlane | undefined } {
+  const holder: { current: ControlPlane | undefined } = { current: undefined };
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "llmops-private-plane-"));
+    holder.current = await startControlPlane({
+      dir,
+      binDir: testCluster().binDir,
+      detached: false,
+    });
+  });
+  afterAll(async () => {
+    if (holder.current) await stopControlPlane(holder.current);
+    await rm(dir, { recursive: true, force: true });
   });
   return holder;
 }
