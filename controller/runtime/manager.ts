@@ -1,0 +1,387 @@
+// The manager: owns the informers, one controller per registered kind, leader election, and the
+// order things start and stop in.
+//
+// Start: (campaign for the Lease) → informers list+watch → wait until every cache has synced →
+// workers start. Stop (SIGTERM): workers stop taking keys; in-flight reconciles finish (up to
+// shutdownTimeoutMs, then their signal aborts) → informers stop → the Lease is released, so the
+// next leader never overlaps with a reconcile of ours. Leadership lost: everything stops at once
+// and `run` resolves with "leadershipLost" — the process should exit and be restarted.
+import { hostname } from "node:os";
+import type { Logger } from "pino";
+import type { KubeClient } from "../kube/client.js";
+import { EventRecorder } from "../kube/events.js";
+import { controllerOf } from "../kube/owner-references.js";
+import {
+  type KubeObject,
+  type ObjectKey,
+  type ResourceType,
+  type StoredObject,
+  apiGroup,
+  keyOf,
+  objectKeyString,
+} from "../kube/resources.js";
+import { type RateLimiter, defaultRateLimiter } from "./backoff.js";
+import { type Clock, systemClock } from "./clock.js";
+import { Controller } from "./controller.js";
+import { Informer, type InformerOptions } from "./informer.js";
+import { type LeaderElectionConfig, LeaderElector } from "./leader-election.js";
+import { RuntimeMetrics } from "./metrics.js";
+import type {
+  CacheReader,
+  ControllerDeps,
+  ControllerRegistration,
+  ControllerSetup,
+} from "./registry.js";
+import { WorkQueue } from "./work-queue.js";
+
+export type InformerTuning = Pick<
+  InformerOptions,
+  | "resyncMs"
+  | "staleAfterMs"
+  | "minWatchTimeoutSeconds"
+  | "backoffBaseMs"
+  | "backoffMaxMs"
+  | "listPageSize"
+>;
+
+export interface ManagerOptions {
+  client: KubeClient;
+  logger: Logger;
+  clock?: Clock;
+  metrics?: RuntimeMetrics;
+  /** Namespaces to watch; empty or undefined: all namespaces. */
+  namespaces?: readonly string[];
+  /** Leader election; undefined: this replica always leads (single replica, local runs). */
+  leaderElection?: LeaderElectionConfig;
+  /** Per-controller worker counts by registration name (`Prompt` → 4). */
+  concurrency?: Readonly<Record<string, number>>;
+  informer?: InformerTuning;
+  /** One rate limiter per controller. */
+  rateLimiter?: (clock: Clock) => RateLimiter;
+  /** How long in-flight reconciles may take to finish on shutdown. */
+  shutdownTimeoutMs?: number;
+  /** Identity in Events (`reportingController` / `reportingInstance`). */
+  eventSource?: { controller: string; instance: string };
+  random?: () => number;
+}
+
+export type ManagerExit = "stopped" | "leadershipLost";
+
+interface RunningWorkloads {
+  informers: Informer[];
+  done: Promise<void>;
+}
+
+export class Manager {
+  readonly metrics: RuntimeMetrics;
+  readonly events: EventRecorder;
+  readonly cache: CacheReader;
+  readonly client: KubeClient;
+  private readonly options: ManagerOptions;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly registrations: ControllerRegistration[] = [];
+  private readonly informers = new Map<string, Informer>();
+  private readonly controllers = new Map<string, Controller>();
+  private elector: LeaderElector | undefined;
+  private running = false;
+  private leading = false;
+
+  constructor(options: ManagerOptions) {
+    this.options = options;
+    this.client = options.client;
+    this.clock = options.clock ?? systemClock();
+    this.logger = options.logger;
+    this.metrics = options.metrics ?? new RuntimeMetrics();
+    const instance = options.leaderElection?.identity ?? hostname();
+    this.events = new EventRecorder({
+      client: options.client,
+      logger: options.logger.child({ component: "events" }),
+      controller: options.eventSource?.controller ?? "llmops.dev/controller",
+      instance: options.eventSource?.instance ?? instance,
+      now: () => this.clock.now(),
+    });
+    this.cache = {
+      get: <T extends KubeObject>(type: ResourceType, key: ObjectKey) =>
+        this.informerServing(type, key.namespace)?.get(objectKeyString(key)) as
+          StoredObject<T> | undefined,
+      list: <T extends KubeObject>(type: ResourceType, opts: { namespace?: string } = {}) => {
+        const found: StoredObject<T>[] = [];
+        for (const informer of this.informers.values()) {
+          if (!sameType(informer.type, type)) continue;
+          for (const obj of informer.list()) {
+            if (opts.namespace === undefined || obj.metadata.namespace === opts.namespace) {
+              found.push(obj as StoredObject<T>);
+            }
+          }
+        }
+        return found;
+      },
+    };
+  }
+
+  /** The dependencies a ControllerSetup receives. */
+  deps(): ControllerDeps {
+    return {
+      client: this.client,
+      cache: this.cache,
+      events: this.events,
+      clock: this.clock,
+      logger: this.logger,
+    };
+  }
+
+  /** Registers controllers; only before `run`. */
+  add(...setups: ControllerSetup[]): void {
+    for (const setup of setups) this.addRegistration(setup(this.deps()));
+  }
+
+  addRegistration(registration: ControllerRegistration): void {
+    if (this.running) throw new Error("controllers must be registered before the manager runs");
+    if (this.registrations.some((r) => r.name === registration.name)) {
+      throw new Error(`a controller named ${registration.name} is already registered`);
+    }
+    this.registrations.push(registration);
+  }
+
+  /** Registered controller names, for validating `--concurrency`. */
+  controllerNames(): string[] {
+    return this.registrations.map((r) => r.name);
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Liveness: the process is running its loops. */
+  isHealthy(): boolean {
+    return this.running;
+  }
+
+  /**
+   * Readiness: a leader (or a replica without leader election) is ready once every informer
+   * has synced; a standby is ready while it campaigns, so a rolling update is not held up.
+   */
+  isReady(): boolean {
+    if (!this.running) return false;
+    if (!this.leading) return this.options.leaderElection !== undefined;
+    for (const informer of this.informers.values()) if (!informer.hasSynced()) return false;
+    return true;
+  }
+
+  /** Runs until `stop` aborts (→ "stopped") or leadership is lost (→ "leadershipLost"). */
+  async run(stop: AbortSignal): Promise<ManagerExit> {
+    if (this.running) throw new Error("the manager is already running");
+    this.running = true;
+    try {
+      const election = this.options.leaderElection;
+      if (election === undefined) {
+        this.setLeading(true);
+        await this.runWorkloads({ stop, lost: new AbortController().signal }).done;
+        return "stopped";
+      }
+      this.metrics.leader.set(0);
+      this.elector = new LeaderElector({
+        client: this.client,
+        config: election,
+        clock: this.clock,
+        logger: this.logger.child({ component: "leader-election" }),
+        random: this.options.random,
+        callbacks: {
+          onStartedLeading: (leading) => {
+            this.setLeading(true);
+            // `leading` aborts on stop and on loss; only a loss is not also a requested stop.
+            const lost = new AbortController();
+            leading.addEventListener("abort", () => {
+              if (!stop.aborted) lost.abort();
+            });
+            const workloads = this.runWorkloads({ stop: leading, lost: lost.signal });
+            return workloads.done;
+          },
+          onStoppedLeading: () => {
+            this.setLeading(false);
+          },
+        },
+      });
+      const outcome = await this.elector.run(stop);
+      return outcome === "lost" ? "leadershipLost" : "stopped";
+    } finally {
+      this.setLeading(false);
+      this.running = false;
+    }
+  }
+
+  private setLeading(leading: boolean): void {
+    this.leading = leading;
+    this.metrics.leader.set(leading ? 1 : 0);
+  }
+
+  private runWorkloads(signals: { stop: AbortSignal; lost: AbortSignal }): RunningWorkloads {
+    const informerStop = new AbortController();
+    const hardStop = new AbortController();
+    const random = this.options.random ?? Math.random;
+    // Fresh controllers and informers per leadership term: nothing carries over from a term that
+    // ended, and the new term starts from a full list.
+    this.informers.clear();
+    this.controllers.clear();
+    for (const registration of this.registrations) {
+      const controller = new Controller({
+        kind: registration.name,
+        queue: new WorkQueue({
+          clock: this.clock,
+          rateLimiter: (this.options.rateLimiter ?? ((clock) => defaultRateLimiter({ clock })))(
+            this.clock,
+          ),
+        }),
+        reconcile: registration.reconcile,
+        concurrency: this.options.concurrency?.[registration.name] ?? registration.concurrency ?? 1,
+        logger: this.logger,
+        clock: this.clock,
+        metrics: this.metrics,
+        random,
+      });
+      this.controllers.set(registration.name, controller);
+      this.wire(registration, controller);
+    }
+    const informers = [...this.informers.values()];
+    const informerRuns = informers.map((informer) => informer.run(informerStop.signal));
+    const onLost = (): void => {
+      hardStop.abort();
+    };
+    signals.lost.addEventListener("abort", onLost, { once: true });
+
+    const done = (async () => {
+      await Promise.all(informers.map((informer) => informer.waitForSync(signals.stop)));
+      if (!signals.stop.aborted) {
+        this.logger.info(
+          { controllers: [...this.controllers.keys()], informers: informers.length },
+          "caches synced; starting workers",
+        );
+      }
+      const shutdownTimer = { cancel: (): void => undefined };
+      const onStop = (): void => {
+        const timer = this.clock.setTimer(() => {
+          this.logger.warn("in-flight reconciles did not finish in time; cancelling them");
+          hardStop.abort();
+        }, this.options.shutdownTimeoutMs ?? 30_000);
+        shutdownTimer.cancel = () => {
+          timer.cancel();
+        };
+      };
+      if (signals.stop.aborted) onStop();
+      else signals.stop.addEventListener("abort", onStop, { once: true });
+      await Promise.all(
+        [...this.controllers.values()].map((c) =>
+          c.run({ stop: signals.stop, hardStop: hardStop.signal }),
+        ),
+      );
+      shutdownTimer.cancel();
+      informerStop.abort();
+      await Promise.all(informerRuns);
+      signals.lost.removeEventListener("abort", onLost);
+      this.logger.info("workers and informers stopped");
+    })();
+    return { informers, done };
+  }
+
+  private wire(registration: ControllerRegistration, controller: Controller): void {
+    const enqueue = (obj: StoredObject): void => {
+      controller.enqueue(objectKeyString(keyOf(obj)));
+    };
+    for (const informer of this.informersFor(registration.type)) {
+      informer.addHandlers({
+        onAdd: enqueue,
+        onUpdate: (_old, obj) => {
+          enqueue(obj);
+        },
+        onDelete: enqueue,
+      });
+    }
+    const ownerGroup = apiGroup(registration.type.apiVersion);
+    const enqueueOwner = (obj: StoredObject): void => {
+      const owner = controllerOf(obj);
+      if (
+        owner !== undefined &&
+        owner.kind === registration.type.kind &&
+        apiGroup(owner.apiVersion) === ownerGroup
+      ) {
+        controller.enqueue(
+          objectKeyString({
+            namespace: registration.type.namespaced ? (obj.metadata.namespace ?? "") : "",
+            name: owner.name,
+          }),
+        );
+      }
+    };
+    for (const childType of registration.owns ?? []) {
+      for (const informer of this.informersFor(childType)) {
+        informer.addHandlers({
+          onAdd: enqueueOwner,
+          onUpdate: (old, obj) => {
+            enqueueOwner(old);
+            if (old !== obj) enqueueOwner(obj);
+          },
+          onDelete: enqueueOwner,
+        });
+      }
+    }
+    for (const mapping of registration.watches ?? []) {
+      const enqueueMapped = (obj: StoredObject): void => {
+        for (const key of mapping.map(obj)) controller.enqueue(key);
+      };
+      for (const informer of this.informersFor(mapping.type)) {
+        informer.addHandlers({
+          onAdd: enqueueMapped,
+          onUpdate: (_old, obj) => {
+            enqueueMapped(obj);
+          },
+          onDelete: enqueueMapped,
+        });
+      }
+    }
+  }
+
+  /** The shared informers for `type`: one per watched namespace, or one for all. */
+  private informersFor(type: ResourceType): Informer[] {
+    const namespaces =
+      type.namespaced && this.options.namespaces !== undefined && this.options.namespaces.length > 0
+        ? this.options.namespaces
+        : [""];
+    return namespaces.map((namespace) => {
+      const id = informerId(type, namespace);
+      let informer = this.informers.get(id);
+      if (informer === undefined) {
+        informer = new Informer({
+          client: this.client,
+          type,
+          namespace,
+          clock: this.clock,
+          logger: this.logger.child({
+            component: "informer",
+            resource: type.plural,
+            namespace: namespace || "*",
+          }),
+          random: this.options.random,
+          ...this.options.informer,
+        });
+        this.informers.set(id, informer);
+      }
+      return informer;
+    });
+  }
+
+  private informerServing(type: ResourceType, namespace: string): Informer | undefined {
+    return (
+      this.informers.get(informerId(type, type.namespaced ? namespace : "")) ??
+      this.informers.get(informerId(type, ""))
+    );
+  }
+}
+
+function informerId(type: ResourceType, namespace: string): string {
+  return `${type.apiVersion}/${type.kind}@${namespace}`;
+}
+
+function sameType(a: ResourceType, b: ResourceType): boolean {
+  return a.apiVersion === b.apiVersion && a.kind === b.kind;
+}

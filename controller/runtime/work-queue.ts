@@ -1,0 +1,173 @@
+// The work queue, with client-go's workqueue semantics:
+// - a key waiting in the queue is stored once, however often it is added (de-duplication);
+// - a key being processed is never handed out again until `done`; if it was added meanwhile it
+//   goes back into the queue on `done`, so the newest state is always reconciled once more;
+// - delayed adds keep only the earliest deadline per key;
+// - shutdown stops handing out work; `drain` waits for what is in flight.
+import type { Clock, Timer } from "./clock.js";
+import type { RateLimiter } from "./backoff.js";
+
+export interface WorkQueueOptions {
+  clock: Clock;
+  rateLimiter: RateLimiter;
+}
+
+interface Waiting {
+  readyAt: number;
+  timer: Timer;
+}
+
+export class WorkQueue {
+  private readonly clock: Clock;
+  private readonly rateLimiter: RateLimiter;
+  /** Keys ready to be handed out, in order. */
+  private queue: string[] = [];
+  private head = 0;
+  /** Keys that need processing: queued, or re-added while processing. */
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly getters: ((key: string | undefined) => void)[] = [];
+  private readonly drainWaiters: (() => void)[] = [];
+  private shuttingDown = false;
+
+  constructor(options: WorkQueueOptions) {
+    this.clock = options.clock;
+    this.rateLimiter = options.rateLimiter;
+  }
+
+  /** Marks `key` as needing a reconcile now. */
+  add(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    // Re-queued by `done` when the current run finishes.
+    if (this.processing.has(key)) return;
+    this.push(key);
+  }
+
+  /** Adds `key` after `ms`; if it is already waiting, the earlier deadline wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.shuttingDown) return;
+    if (ms <= 0) {
+      this.cancelWaiting(key);
+      this.add(key);
+      return;
+    }
+    const readyAt = this.clock.now() + ms;
+    const existing = this.waiting.get(key);
+    if (existing !== undefined && existing.readyAt <= readyAt) return;
+    existing?.timer.cancel();
+    const timer = this.clock.setTimer(() => {
+      this.waiting.delete(key);
+      this.add(key);
+    }, ms);
+    this.waiting.set(key, { readyAt, timer });
+  }
+
+  /** Adds `key` after its backoff delay (at least `minDelayMs`); returns the delay used. */
+  addRateLimited(key: string, options: { minDelayMs?: number } = {}): number {
+    const delay = Math.max(this.rateLimiter.when(key), options.minDelayMs ?? 0);
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Clears the backoff history of `key` (after success or a terminal error). */
+  forget(key: string): void {
+    this.rateLimiter.forget(key);
+  }
+
+  numRequeues(key: string): number {
+    return this.rateLimiter.retries(key);
+  }
+
+  /**
+   * The next key to process, waiting until one is ready. Resolves to undefined once the queue is
+   * shut down. The caller must call `done(key)` when finished with it.
+   */
+  get(): Promise<string | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    const key = this.pop();
+    if (key !== undefined) return Promise.resolve(key);
+    return new Promise((resolve) => this.getters.push(resolve));
+  }
+
+  /** Ends processing of `key`; re-queues it if it was added while being processed. */
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key) && !this.shuttingDown) this.push(key);
+    if (this.processing.size === 0) {
+      for (const resolve of this.drainWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** Keys ready to be processed (the depth metric). */
+  get length(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Keys scheduled for later (backoff or requeue-after). */
+  get waitingCount(): number {
+    return this.waiting.size;
+  }
+
+  get inFlight(): number {
+    return this.processing.size;
+  }
+
+  isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  /**
+   * Stops handing out work: queued and delayed keys are dropped (whoever runs next lists every
+   * object anyway), pending `get` calls resolve to undefined. In-flight keys finish normally.
+   */
+  shutDown(): void {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    for (const waiting of this.waiting.values()) waiting.timer.cancel();
+    this.waiting.clear();
+    this.queue = [];
+    this.head = 0;
+    this.dirty.clear();
+    for (const resolve of this.getters.splice(0)) resolve(undefined);
+  }
+
+  /** Resolves when no key is being processed. */
+  drain(): Promise<void> {
+    if (this.processing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private push(key: string): void {
+    const getter = this.getters.shift();
+    if (getter !== undefined) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      getter(key);
+      return;
+    }
+    this.queue.push(key);
+  }
+
+  private pop(): string | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const key = this.queue[this.head] as string;
+    this.head++;
+    // Compact occasionally instead of shifting on every pop (O(n) per shift).
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.dirty.delete(key);
+    this.processing.add(key);
+    return key;
+  }
+
+  private cancelWaiting(key: string): void {
+    const waiting = this.waiting.get(key);
+    if (waiting === undefined) return;
+    waiting.timer.cancel();
+    this.waiting.delete(key);
+  }
+}
