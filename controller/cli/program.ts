@@ -1,5 +1,7 @@
 import { Command, CommanderError } from "commander";
+import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";
+import { registerValidateCommand } from "./validate.js";
 
 /** Where a command writes; injected so tests read output without touching process streams. */
 export interface CliIo {
@@ -31,6 +33,7 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError("(run `llmops --help` for usage)")
     .exitOverride();
+  registerValidateCommand(program, io);
   return program;
 }
 
@@ -41,6 +44,11 @@ export async function runCli(argv: readonly string[], options: ProgramOptions): 
     await program.parseAsync(argv);
     return ExitCode.Ok;
   } catch (err: unknown) {
+    if (err instanceof CommandExit) return err.exitCode;
+    if (err instanceof UsageError) {
+      options.io.stderr(`llmops: ${err.message}\n`);
+      return ExitCode.Usage;
+    }
     if (err instanceof CommanderError) {
       // --help and --version surface as "errors" with exit code 0.
       return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
