@@ -89,7 +89,18 @@ describe("test control plane", () => {
       return established?.status === "True" ? true : undefined;
     });
 
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const target = { group, version: "v1", namespace: ns.name, plural: "widgets" };
+    // Established can be reported a moment before the new REST endpoint serves requests.
+    await eventually("the Widget endpoint to serve", () =>
+      custom
+        .listNamespacedCustomObject(target)
+        .then(() => true)
+        .catch(() => undefined),
+    );
+
     const seen: string[] = [];
+    let watchError: unknown;
     const watch = new Watch(kc);
     const request = await watch.watch(
       `/apis/${group}/v1/namespaces/${ns.name}/widgets`,
@@ -97,11 +108,11 @@ describe("test control plane", () => {
       (phase: string, obj: KubernetesObject & { status?: { phase?: string } }) => {
         seen.push(`${phase}:${obj.metadata?.name ?? ""}:${obj.status?.phase ?? ""}`);
       },
-      () => undefined,
+      (err: unknown) => {
+        watchError = err;
+      },
     );
     try {
-      const custom = kc.makeApiClient(CustomObjectsApi);
-      const target = { group, version: "v1", namespace: ns.name, plural: "widgets" };
       await custom.createNamespacedCustomObject({
         ...target,
         body: {
@@ -122,9 +133,10 @@ describe("test control plane", () => {
       expect(widget.status.phase).toBe("Ready");
       // The status subresource ignores spec changes: proof it is a real subresource.
       expect(widget.spec.size).toBe(3);
-      await eventually("the watch to see the status change", () =>
-        Promise.resolve(seen.includes("MODIFIED:w1:Ready") ? true : undefined),
-      );
+      await eventually("the watch to see the status change", () => {
+        if (watchError !== undefined) throw new Error("the watch ended", { cause: watchError });
+        return Promise.resolve(seen.includes("MODIFIED:w1:Ready") ? true : undefined);
+      });
       expect(seen[0]).toBe("ADDED:w1:");
     } finally {
       request.abort();
