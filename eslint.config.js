@@ -1,9 +1,10 @@
 // @ts-check
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", ".llmops/", "charts/", "coverage/"] },
+  { ignores: ["dist/", "node_modules/", ".llmops/", "charts/", "coverage/", "**/*.tmp.*"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -32,5 +33,6 @@ export default tseslint.config(
   {
     files: ["**/*.js"],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: globals.node },
   },
 );
