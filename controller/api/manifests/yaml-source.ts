@@ -9,6 +9,7 @@ import {
   isSeq,
   LineCounter,
   parseAllDocuments,
+  visit,
   type Document,
   type Node,
   type Tags,
@@ -67,6 +68,32 @@ function kubectlTags(tags: Tags): Tags {
   });
 }
 
+interface DuplicateKey {
+  key: string;
+  offset: number;
+  laterOffset: number;
+}
+
+/** Keys written more than once in the same mapping. */
+function duplicateKeys(doc: Document): DuplicateKey[] {
+  const out: DuplicateKey[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Map<string, number>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        const offset = startOf(pair.key) ?? 0;
+        const earlier = seen.get(key);
+        if (earlier !== undefined && key !== "<<")
+          out.push({ key, offset: earlier, laterOffset: offset });
+        seen.set(key, offset);
+      }
+    },
+  });
+  return out;
+}
+
 /** The yaml package's message without the position and source excerpt we print ourselves. */
 function firstLine(message: string): string {
   return (message.split("\n")[0] ?? message).replace(/ at line \d+, column \d+:?$/, "");
@@ -87,7 +114,8 @@ export function parseManifestSource(file: string, text: string): ParsedSource {
     version: "1.1",
     customTags: kubectlTags,
     lineCounter,
-    uniqueKeys: true,
+    // kubectl accepts a key written twice and keeps the last value; so do we, with a warning.
+    uniqueKeys: false,
     merge: true,
   });
   const objects: ManifestObject[] = [];
@@ -96,15 +124,15 @@ export function parseManifestSource(file: string, text: string): ParsedSource {
   const list = Array.isArray(docs) ? docs : [docs];
 
   list.forEach((doc, documentIndex) => {
-    if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
-        errors.push({
-          file,
-          position: position(e.pos[0]),
-          message: `malformed YAML: ${firstLine(e.message)}`,
-          severity: "error",
-        });
-      }
+    const firstError = doc.errors[0];
+    if (firstError !== undefined) {
+      // Later errors of the same document are mostly echoes of the first: report that one.
+      errors.push({
+        file,
+        position: position(firstError.pos[0]),
+        message: `malformed YAML: ${firstLine(firstError.message)}`,
+        severity: "error",
+      });
       return;
     }
     for (const w of doc.warnings) {
@@ -112,6 +140,17 @@ export function parseManifestSource(file: string, text: string): ParsedSource {
         file,
         position: position(w.pos[0]),
         message: `YAML: ${firstLine(w.message)}`,
+        severity: "warning",
+      });
+    }
+    for (const dup of duplicateKeys(doc)) {
+      const again = position(dup.laterOffset);
+      errors.push({
+        file,
+        position: position(dup.offset),
+        message:
+          `key ${JSON.stringify(dup.key)} is written again at line ${String(again.line)}; ` +
+          "kubectl keeps the last one and ignores this one, so remove one of them",
         severity: "warning",
       });
     }
@@ -219,7 +258,8 @@ function findPair(
   depth: number,
 ): FoundPair | undefined {
   let merged: FoundPair | undefined;
-  for (const item of items) {
+  // The last occurrence of a key is the one that counts, as in kubectl.
+  for (const item of [...items].reverse()) {
     if (!isPair(item)) continue;
     if (keyMatches(item.key, segment)) return { key: item.key, value: item.value };
     if (merged === undefined && depth < 10 && isScalar(item.key) && item.key.value === "<<") {

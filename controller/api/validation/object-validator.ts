@@ -9,12 +9,7 @@ import type { FieldProblem } from "./field-path.js";
 import { checkListTypes } from "./list-types.js";
 import { checkObjectMeta } from "./object-meta.js";
 import { compileSchemaCheck, createAjv, type SchemaCheckFunction } from "./schema-validator.js";
-import {
-  applyDefaults,
-  pruneNonNullableNullsWithoutDefaults,
-  pruneUnknownFields,
-  type Json,
-} from "./structural.js";
+import { applyDefaults, pruneUnknownFields, type Json } from "./structural.js";
 
 /** What validation made of one object. */
 export type ObjectVerdict =
@@ -195,7 +190,6 @@ export function createObjectValidator(crds: CrdSet): ObjectValidator {
         rule: "fieldValidation=Strict",
       });
     }
-    pruneNonNullableNullsWithoutDefaults(object, crd.schema);
     applyDefaults(object, crd.schema);
     const schemaResult = schemaCheckFor(crd)(object);
     problems.push(...schemaResult.problems);

@@ -193,6 +193,8 @@ function typeHint(expected: string[], data: unknown): string {
     return `; quote it ("${String(data)}")`;
   }
   if (expected.includes("integer") && typeof data === "number") return "; drop the fraction";
+  if (data === null)
+    return "; a key with nothing after the colon is null in YAML: give it a value or remove the line";
   return "";
 }
 

@@ -1,7 +1,12 @@
-// The apiserver's structural-schema passes over a custom resource, done in the same order as the
-// apiserver (k8s.io/apiextensions-apiserver schema/pruning and schema/defaulting): report and drop
-// unknown fields, drop non-nullable nulls that have no default, then apply defaults. Validation
-// (ajv, then CEL) runs on the result, because that is the object the server validates.
+// The apiserver's structural-schema passes over a custom resource, in the apiserver's order
+// (k8s.io/apiextensions-apiserver schema/pruning and schema/defaulting): report and drop unknown
+// fields, then apply defaults. Validation (ajv, then CEL) runs on the result, because that is the
+// object the server validates.
+//
+// We follow server-side apply, which is how GitOps tools and our controller write: a null in a
+// field that is not nullable is replaced by the field's default when it has one, and is otherwise
+// an error. (Create and client-side apply would silently drop such a null instead; checked
+// against kube-apiserver 1.34 with `kubectl apply --server-side --dry-run=server`.)
 import { propertySchema, type OpenApiSchema } from "../schema.js";
 import type { FieldPath } from "./field-path.js";
 
@@ -75,30 +80,6 @@ function pruneObject(
 
 function isNonNullableNull(value: Json | undefined, schema: OpenApiSchema | undefined): boolean {
   return value === null && schema !== undefined && schema.nullable !== true;
-}
-
-/**
- * Drops nulls that the schema does not allow and that no default replaces, as the apiserver does
- * on decode: `description: ~` (or a bare `description:`) is as if the field were not written.
- */
-export function pruneNonNullableNullsWithoutDefaults(
-  value: Json,
-  schema: OpenApiSchema | undefined,
-): void {
-  if (Array.isArray(value)) {
-    for (const item of value) pruneNonNullableNullsWithoutDefaults(item, schema?.items);
-  } else if (isObject(value)) {
-    for (const key of Object.keys(value)) {
-      const childSchema = schema === undefined ? undefined : propertySchema(schema, key);
-      const child = value[key] as Json;
-      if (isNonNullableNull(child, childSchema) && childSchema?.default === undefined) {
-        // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
-        delete value[key];
-      } else {
-        pruneNonNullableNullsWithoutDefaults(child, childSchema);
-      }
-    }
-  }
 }
 
 /** Applies schema defaults to missing fields (and to non-nullable nulls), top-down. */
