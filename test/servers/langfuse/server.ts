@@ -68,7 +68,11 @@ export class LangfuseTestServer {
     const server = this.server;
     if (!server) return;
     server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) =>
+      server.close(() => {
+        resolve();
+      }),
+    );
   }
 
   /** Versions created through POST /api/public/v2/prompts for `name`. */
@@ -175,7 +179,7 @@ export class LangfuseTestServer {
     if (!Array.isArray(labels) || !labels.every((l) => typeof l === "string")) {
       throw new HttpError(400, "labels must be an array of strings", "InvalidRequestError");
     }
-    for (const label of labels as string[]) {
+    for (const label of labels) {
       if (!labelPattern.test(label) || label === "latest") {
         throw new HttpError(
           400,
@@ -184,7 +188,7 @@ export class LangfuseTestServer {
         );
       }
     }
-    return [...new Set(labels as string[])];
+    return [...new Set(labels)];
   }
 
   /** A label names at most one version of a prompt: taking it moves it off the others. */
