@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { controllerCommand } from "./controller.js";
 import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";
 import { registerValidateCommand } from "./validate.js";
@@ -34,6 +35,7 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
     .showHelpAfterError("(run `llmops --help` for usage)")
     .exitOverride();
   registerValidateCommand(program, io);
+  program.addCommand(controllerCommand({ io }));
   return program;
 }
 

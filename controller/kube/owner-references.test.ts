@@ -5,7 +5,7 @@ import {
   isControlledBy,
   withControllerReference,
 } from "./owner-references.js";
-import type { StoredObject } from "./resources.js";
+import type { KubeObject, StoredObject } from "./resources.js";
 
 const owner: StoredObject = {
   apiVersion: "llmops.dev/v1alpha1",
@@ -26,12 +26,12 @@ describe("owner references", () => {
   });
 
   it("sets it on a child without modifying the input, idempotently", () => {
-    const child = Object.freeze({
+    const child: KubeObject = Object.freeze({
       metadata: Object.freeze({ name: "prompt-triage", namespace: "team-a" }),
     });
     const once = withControllerReference(child, owner);
     const twice = withControllerReference(once, owner);
-    expect(twice.metadata.ownerReferences).toHaveLength(1);
+    expect(twice.metadata?.ownerReferences).toHaveLength(1);
     expect(controllerOf(twice)?.uid).toBe("uid-1");
     expect(isControlledBy(twice, owner)).toBe(true);
     expect(child.metadata).not.toHaveProperty("ownerReferences");

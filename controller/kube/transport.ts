@@ -247,8 +247,14 @@ export class KubeTransport {
       }
       dispatcher =
         proxyUrl !== undefined && proxyUrl !== ""
-          ? new ProxyAgent({ uri: proxyUrl, requestTls: tls })
-          : new Agent({ connect: { ...tls, keepAlive: true, keepAliveInitialDelay: 30_000 } });
+          ? new ProxyAgent({ uri: proxyUrl, requestTls: tls, allowH2: false })
+          : new Agent({
+              // HTTP/1.1 on purpose: with HTTP/2 every watch and write would share one TCP
+              // connection, and one half-open connection would stall them all. Over HTTP/1.1 a
+              // stalled watch owns its socket, and closing the watch (watchdog) destroys it.
+              allowH2: false,
+              connect: { ...tls, keepAlive: true, keepAliveInitialDelay: 30_000 },
+            });
       // Rotated certificates: let requests on the old pool finish, then close it.
       void previous?.dispatcher.close().catch(() => undefined);
     }

@@ -1,0 +1,237 @@
+// `llmops controller`: runs the reconcilers against a cluster, in-cluster or with --kubeconfig.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { LevelWithSilent } from "pino";
+import { KubeClient } from "../kube/client.js";
+import { KubeTransport } from "../kube/transport.js";
+import { createLogger, parseLogLevel } from "../log/logger.js";
+import { startProbeServer } from "../runtime/http-server.js";
+import { Manager } from "../runtime/manager.js";
+import { RuntimeMetrics } from "../runtime/metrics.js";
+import type { ControllerSetup } from "../runtime/registry.js";
+import type { CliIo } from "./program.js";
+
+/**
+ * The controllers `llmops controller` runs. Each kind's package exports a ControllerSetup; add it
+ * here (e.g. `promptController` from ../reconcilers/prompt/).
+ */
+export function builtInControllers(): ControllerSetup[] {
+  return [];
+}
+
+export const fieldManager = "llmops-controller";
+
+export interface ControllerCommandOptions {
+  io: CliIo;
+  /** Defaults to builtInControllers(); tests pass their own. */
+  controllers?: () => ControllerSetup[];
+  /** Where SIGTERM/SIGINT come from; the process by default. */
+  signals?: Pick<NodeJS.Process, "on" | "off">;
+}
+
+interface ParsedFlags {
+  kubeconfig?: string;
+  namespaces: string[];
+  concurrency: Record<string, number>;
+  metricsAddr: string;
+  leaderElect: boolean;
+  leaderElectionNamespace?: string;
+  leaderElectionId: string;
+  logLevel: LevelWithSilent;
+  shutdownTimeout: number;
+}
+
+export function controllerCommand(options: ControllerCommandOptions): Command {
+  return new Command("controller")
+    .description(
+      "Reconcile Prompt, Experiment, TrainingJob and ModelDeployment resources in a cluster " +
+        "(in-cluster service account, or --kubeconfig).",
+    )
+    .option(
+      "--kubeconfig <path>",
+      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+    )
+    .addOption(
+      new Option("--namespaces <list>", "comma-separated namespaces to watch")
+        .env("LLMOPS_NAMESPACES")
+        .argParser(parseNamespaces)
+        .default([] as string[], "all"),
+    )
+    .addOption(
+      new Option(
+        "--concurrency <kind=n>",
+        "workers per kind, e.g. Prompt=4 (repeatable, or comma-separated)",
+      )
+        .argParser(parseConcurrency)
+        .default({}),
+    )
+    .option(
+      "--metrics-addr <addr>",
+      "address for /metrics, /healthz, /readyz (0 disables)",
+      ":8080",
+    )
+    .option("--leader-elect", "elect a leader through a Lease; only the leader reconciles", true)
+    .option("--no-leader-elect", "run without leader election (single replica only)")
+    .option(
+      "--leader-election-namespace <ns>",
+      "namespace of the leader Lease (default: $POD_NAMESPACE, the service account's, or default)",
+    )
+    .option("--leader-election-id <name>", "name of the leader Lease", "llmops-controller")
+    .addOption(
+      new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
+        .env("LLMOPS_LOG_LEVEL")
+        .argParser(parseLevelFlag)
+        .default("info"),
+    )
+    .addOption(
+      new Option(
+        "--shutdown-timeout <seconds>",
+        "how long in-flight reconciles may finish on SIGTERM",
+      )
+        .argParser(parsePositiveNumber)
+        .default(30),
+    )
+    .action(async (flags: ParsedFlags) => {
+      await runController(flags, options);
+    });
+}
+
+async function runController(flags: ParsedFlags, options: ControllerCommandOptions): Promise<void> {
+  const logger = createLogger({ level: flags.logLevel, base: { component: "controller" } });
+  const kubeConfig = new KubeConfig();
+  if (flags.kubeconfig !== undefined) kubeConfig.loadFromFile(flags.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  const client = new KubeClient({
+    transport: new KubeTransport({ kubeConfig, userAgent: "llmops-controller" }),
+    fieldManager,
+  });
+  const identity = `${hostname()}_${randomBytes(4).toString("hex")}`;
+  const metrics = new RuntimeMetrics();
+  const manager = new Manager({
+    client,
+    logger,
+    metrics,
+    namespaces: flags.namespaces,
+    concurrency: flags.concurrency,
+    shutdownTimeoutMs: flags.shutdownTimeout * 1000,
+    eventSource: { controller: "llmops.dev/controller", instance: identity },
+    leaderElection: flags.leaderElect
+      ? {
+          namespace: flags.leaderElectionNamespace ?? defaultLeaseNamespace(),
+          name: flags.leaderElectionId,
+          identity,
+        }
+      : undefined,
+  });
+  manager.add(...(options.controllers ?? builtInControllers)());
+  const unknown = Object.keys(flags.concurrency).filter(
+    (k) => !manager.controllerNames().includes(k),
+  );
+  if (unknown.length > 0) {
+    logger.warn(
+      { unknown, known: manager.controllerNames() },
+      "--concurrency names kinds that are not running",
+    );
+  }
+
+  const stop = new AbortController();
+  const signals = options.signals ?? process;
+  const onSignal = (signal: string): void => {
+    if (stop.signal.aborted) {
+      logger.warn({ signal }, "second signal; exiting without waiting");
+      process.exit(1);
+    }
+    logger.info({ signal }, "shutting down: finishing in-flight reconciles");
+    stop.abort();
+  };
+  signals.on("SIGTERM", onSignal);
+  signals.on("SIGINT", onSignal);
+  const probes = await startProbeServer({
+    address: flags.metricsAddr,
+    metrics,
+    health: manager,
+    logger,
+  });
+  logger.info(
+    {
+      namespaces: flags.namespaces.length > 0 ? flags.namespaces : "all",
+      controllers: manager.controllerNames(),
+      leaderElection: flags.leaderElect,
+      identity,
+    },
+    "starting controller",
+  );
+  try {
+    const exit = await manager.run(stop.signal);
+    if (exit === "leadershipLost") {
+      throw new Error("leadership lost; exiting so that a fresh process can campaign again");
+    }
+    logger.info("controller stopped");
+  } finally {
+    signals.off("SIGTERM", onSignal);
+    signals.off("SIGINT", onSignal);
+    await probes?.close();
+    await client.close();
+    logger.flush();
+  }
+}
+
+/** Where the Lease lives when --leader-election-namespace is not given. */
+function defaultLeaseNamespace(): string {
+  const fromEnv = process.env.POD_NAMESPACE;
+  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim();
+  } catch {
+    return "default";
+  }
+}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export function parseNamespaces(value: string): string[] {
+  const names = value
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  for (const name of names) {
+    if (!dnsLabel.test(name) || name.length > 63) {
+      throw new InvalidArgumentError(`"${name}" is not a valid namespace name`);
+    }
+  }
+  return [...new Set(names)];
+}
+
+export function parseConcurrency(
+  value: string,
+  previous: Record<string, number> = {},
+): Record<string, number> {
+  const result = { ...previous };
+  for (const part of value.split(",")) {
+    const match = /^\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(\d+)\s*$/.exec(part);
+    const count = Number(match?.[2]);
+    if (match?.[1] === undefined || !Number.isInteger(count) || count < 1) {
+      throw new InvalidArgumentError(`expected kind=n with n ≥ 1, e.g. Prompt=4 (got "${part}")`);
+    }
+    result[match[1]] = count;
+  }
+  return result;
+}
+
+function parseLevelFlag(value: string): LevelWithSilent {
+  try {
+    return parseLogLevel(value);
+  } catch (err: unknown) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function parsePositiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number (got "${value}")`);
+  return n;
+}
