@@ -81,7 +81,7 @@ function duplicateKeys(doc: Document): DuplicateKey[] {
     Map(_key, map) {
       const seen = new Map<string, number>();
       for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue;
+        if (!isScalar(pair.key) || isMergeKey(pair.key)) continue;
         const key = String(pair.key.value);
         const offset = startOf(pair.key) ?? 0;
         const earlier = seen.get(key);
@@ -209,6 +209,13 @@ function resolve(doc: Document, node: unknown): unknown {
   return current;
 }
 
+/** A `<<` merge key: the yaml package resolves it to a symbol under YAML 1.1. */
+function isMergeKey(key: unknown): boolean {
+  if (!isScalar(key)) return false;
+  const value = key.value;
+  return value === "<<" || (typeof value === "symbol" && value.description === "<<");
+}
+
 function keyMatches(key: unknown, segment: string): boolean {
   if (isScalar(key)) return String(key.value) === segment;
   return false;
@@ -262,7 +269,7 @@ function findPair(
   for (const item of [...items].reverse()) {
     if (!isPair(item)) continue;
     if (keyMatches(item.key, segment)) return { key: item.key, value: item.value };
-    if (merged === undefined && depth < 10 && isScalar(item.key) && item.key.value === "<<") {
+    if (merged === undefined && depth < 10 && isMergeKey(item.key)) {
       const sources = resolve(doc, item.value);
       const maps = isSeq(sources) ? sources.items.map((s) => resolve(doc, s)) : [sources];
       for (const source of maps) {
