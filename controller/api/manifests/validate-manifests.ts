@@ -188,9 +188,12 @@ export function validateManifests(
 
   // References are checked once every file is read: the target may come later in the set.
   for (const { object, identity } of checked) {
+    const warned = new Set<string>();
     for (const ref of listReferences(identity.kind ?? "", object.value)) {
       const key = `${groupOf(identity.apiVersion)}/${ref.kind}/${namespaceKey(identity)}/${ref.name}`;
-      if (!defined.has(key)) {
+      // One warning per missing object, at its first mention.
+      if (!defined.has(key) && !warned.has(key)) {
+        warned.add(key);
         push(object, identity, {
           severity: "warning",
           path: ref.path,
