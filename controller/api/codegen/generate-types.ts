@@ -112,10 +112,12 @@ class KindRenderer {
       ],
       "",
     );
-    out += `export interface ${crd.kind} {\n`;
+    // A type alias, not an interface: it is then assignable to the client's KubeObject (which has
+    // an index signature), and metadata is the JSON shape the client reads (strings, not Dates).
+    out += `export type ${crd.kind} = {\n`;
     out += `  apiVersion: ${JSON.stringify(crd.apiVersion)};\n`;
     out += `  kind: ${JSON.stringify(crd.kind)};\n`;
-    out += `  metadata: V1ObjectMeta;\n`;
+    out += `  metadata: ObjectMeta;\n`;
     if (specName !== undefined) {
       out += docComment([spec?.description ?? ""], "  ");
       out += `  spec${root.required?.includes("spec") === true ? "" : "?"}: ${specName};\n`;
@@ -124,7 +126,7 @@ class KindRenderer {
       out += docComment([status?.description ?? ""], "  ");
       out += `  status?: ${statusName};\n`;
     }
-    out += "}\n";
+    out += "};\n";
 
     // Declarations are added while rendering, so walk the growing list.
     for (let i = 0; i < this.declarations.length; i++) {
@@ -212,7 +214,7 @@ const header = (source: string) =>
 /** Renders the types of one kind. */
 export function renderKindFile(crd: CrdVersion, crdPath: string): GeneratedFile {
   const body = new KindRenderer(crd).render();
-  const content = `${header(crdPath)}\nimport type { V1ObjectMeta } from "@kubernetes/client-node";\n\n${body}`;
+  const content = `${header(crdPath)}\nimport type { ObjectMeta } from "../../kube/resources.js";\n\n${body}`;
   return { name: kindFileName(crd.kind), content };
 }
 
