@@ -34,7 +34,7 @@ async function generateManifests(dir: string, count: number): Promise<void> {
     // Unique names keep the duplicate check honest; references stay inside each group of four.
     const group = Math.floor(i / texts.length);
     const renamed = text
-      .replace(/^(  name: )([a-z0-9-]+)$/gm, `$1$2-${String(group)}`)
+      .replace(/^( {2}name: )([a-z0-9-]+)$/gm, `$1$2-${String(group)}`)
       .replace(/^(\s+name: )(support-triage|coder-7b-lora)$/gm, `$1$2-${String(group)}`);
     await writeFile(join(sub, `m-${String(i).padStart(5, "0")}.yaml`), renamed);
   }
