@@ -12,6 +12,7 @@ import { startProbeServer } from "../runtime/http-server.js";
 import { Manager } from "../runtime/manager.js";
 import { RuntimeMetrics } from "../runtime/metrics.js";
 import type { ControllerSetup } from "../runtime/registry.js";
+import { promptController } from "../reconcilers/prompt/reconciler.js";
 import type { CliIo } from "./program.js";
 
 /**
@@ -19,7 +20,7 @@ import type { CliIo } from "./program.js";
  * here (e.g. `promptController` from ../reconcilers/prompt/).
  */
 export function builtInControllers(): ControllerSetup[] {
-  return [];
+  return [promptController()];
 }
 
 export const fieldManager = "llmops-controller";
@@ -94,6 +95,10 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
         .argParser(parsePositiveNumber)
         .default(30),
     )
+    // addCommand does not pass these on from the root program: without them a bad flag would
+    // call process.exit itself instead of surfacing as a usage error from runCli.
+    .configureOutput({ writeOut: options.io.stdout, writeErr: options.io.stderr })
+    .exitOverride()
     .action(async (flags: ParsedFlags) => {
       await runController(flags, options);
     });

@@ -1,0 +1,328 @@
+// The Prompt reconciler: observe (reads only) → plan (pure) → act (writes) → status.
+//
+// Order matters for "no duplicates after a crash": the version is planned from status, published
+// (ConfigMap by server-side apply, Langfuse by content-addressed lookup), and only then written to
+// status. A crash between publish and status write replays the same plan: same version number, the
+// same ConfigMap content, and Langfuse finds the version it already holds.
+import { llmopsKinds, type Prompt, type PromptStatus } from "../../api/generated/index.js";
+import {
+  ConfigMapType,
+  SecretType,
+  type ResourceType,
+  type StoredObject,
+} from "../../kube/resources.js";
+import { TerminalError, TransientError, errorMessage, isNotFound } from "../../kube/errors.js";
+import { addFinalizer, isBeingDeleted, removeFinalizer } from "../../kube/finalizers.js";
+import { withControllerReference } from "../../kube/owner-references.js";
+import type { KubeObject } from "../../kube/resources.js";
+import {
+  conditionTime,
+  statusChanged,
+  summarize,
+  type ReconcileOutcome,
+} from "../../runtime/conditions.js";
+import type {
+  ReconcileContext,
+  ReconcileRequest,
+  ReconcileResult,
+} from "../../runtime/reconciler.js";
+import type { ControllerDeps, ControllerSetup } from "../../runtime/registry.js";
+import {
+  LangfusePromptRegistry,
+  type LangfuseCredentials,
+} from "../../backends/prompt-registry/langfuse.js";
+import type { PromptRegistry } from "../../backends/prompt-registry/prompt-registry.js";
+import { checkTemplate, promptContentHash } from "./content.js";
+import { configMapKey, configMapName, planPromptVersion, publishedDocument } from "./plan.js";
+
+export const PromptType: ResourceType = llmopsKinds.Prompt;
+
+/** Removes what was published outside the cluster (only when the spec asks for it). */
+export const promptFinalizer = "llmops.dev/prompt-publications";
+
+/** The annotation gitsync sets: the commit that produced this spec. */
+export const revisionAnnotation = "llmops.dev/revision";
+
+/** How often a Ready prompt is checked again for drift (the ConfigMap edited by hand, …). */
+const driftCheckMs = 10 * 60_000;
+
+export interface PromptControllerOptions {
+  /** Builds the Langfuse client; tests and other providers pass their own. */
+  registryFor?: (credentials: LangfuseCredentials) => PromptRegistry;
+  concurrency?: number;
+}
+
+export function promptController(options: PromptControllerOptions = {}): ControllerSetup {
+  const registryFor =
+    options.registryFor ?? ((credentials) => new LangfusePromptRegistry({ credentials }));
+  return (deps) => ({
+    name: "Prompt",
+    type: PromptType,
+    owns: [ConfigMapType],
+    concurrency: options.concurrency ?? 4,
+    reconcile: (request, context) => reconcilePrompt({ deps, registryFor }, request, context),
+  });
+}
+
+interface PromptDeps {
+  deps: ControllerDeps;
+  registryFor: (credentials: LangfuseCredentials) => PromptRegistry;
+}
+
+async function reconcilePrompt(
+  { deps, registryFor }: PromptDeps,
+  request: ReconcileRequest,
+  context: ReconcileContext,
+): Promise<ReconcileResult | undefined> {
+  const { client, cache } = deps;
+  const prompt = cache.get<Prompt>(PromptType, request);
+  if (!prompt) return undefined; // gone; the ConfigMap follows by garbage collection
+
+  if (isBeingDeleted(prompt)) {
+    await finalizePrompt({ deps, registryFor }, prompt, context);
+    return undefined;
+  }
+  if (prompt.spec.suspend) {
+    context.log.debug("suspended");
+    return undefined;
+  }
+  if (prompt.spec.publish?.langfuse) {
+    await addFinalizer(client, PromptType, prompt, promptFinalizer);
+  }
+
+  const now = conditionTime(deps.clock.now());
+  const revision = prompt.metadata.annotations?.[revisionAnnotation];
+  const writeStatus = (outcome: ReconcileOutcome, next: PromptStatus) =>
+    writePromptStatus(deps, prompt, outcome, next, now);
+
+  // Plan: a template that cannot work stops here; what was published stays as it was.
+  const problems = checkTemplate(prompt.spec);
+  if (problems.length > 0) {
+    const message = problems.map((p) => `${p.field}: ${p.message}`).join("; ");
+    await writeStatus(
+      { state: "Stalled", reason: "InvalidTemplate", message },
+      prompt.status ?? {},
+    );
+    void deps.events.record(prompt, {
+      type: "Warning",
+      reason: "InvalidTemplate",
+      action: "Reconcile",
+      note: message,
+    });
+    throw new TerminalError(message, { reason: "InvalidTemplate" });
+  }
+
+  const hash = promptContentHash(prompt.spec);
+  const labels = prompt.spec.labels ?? [];
+  const plan = planPromptVersion({
+    status: prompt.status,
+    hash,
+    labels,
+    revision,
+    now,
+    limit: prompt.spec.historyLimit ?? 20,
+  });
+  const next: PromptStatus = {
+    ...prompt.status,
+    version: plan.version,
+    contentHash: hash,
+    history: plan.history,
+  };
+
+  try {
+    // Act: the ConfigMap for applications.
+    const name = configMapName(prompt);
+    const document = publishedDocument({ prompt, version: plan.version, hash, revision });
+    const configMap: KubeObject = withControllerReference(
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name,
+          namespace: request.namespace,
+          labels: {
+            "app.kubernetes.io/managed-by": "llmops",
+            "llmops.dev/prompt": request.name,
+          },
+          annotations: {
+            "llmops.dev/version": String(plan.version),
+            "llmops.dev/content-hash": hash,
+          },
+        },
+        data: { [configMapKey(prompt)]: JSON.stringify(document, null, 2) },
+      },
+      prompt,
+    );
+    await client.apply(ConfigMapType, configMap, { force: true });
+    next.published = { ...next.published, configMap: { name, version: plan.version } };
+
+    // Act: Langfuse prompt management.
+    const langfuse = prompt.spec.publish?.langfuse;
+    if (langfuse) {
+      const registry = registryFor(await langfuseCredentials(deps, prompt));
+      const promptName = langfuse.promptName ?? request.name;
+      const published = await registry.publish({
+        name: promptName,
+        contentHash: hash,
+        llmopsVersion: plan.version,
+        template:
+          prompt.spec.template.text !== undefined
+            ? { text: prompt.spec.template.text }
+            : {
+                messages: (prompt.spec.template.messages ?? []).map((m) => ({
+                  role: m.role,
+                  content: m.content,
+                })),
+              },
+        config: {
+          model: prompt.spec.model.name,
+          ...(prompt.spec.model.parameters ?? {}),
+          ...(prompt.spec.responseFormat ? { responseFormat: prompt.spec.responseFormat } : {}),
+        },
+        labels: [...labels],
+        ...(revision !== undefined ? { source: revision } : {}),
+      });
+      next.published = {
+        ...next.published,
+        langfuse: { name: promptName, version: published.version, labels: published.labels },
+      };
+    } else if (next.published.langfuse) {
+      const { langfuse: _dropped, ...rest } = next.published;
+      next.published = rest;
+    }
+  } catch (err: unknown) {
+    const reason = err instanceof MissingSecretError ? "SecretNotFound" : "PublishFailed";
+    await writeStatus(
+      {
+        state: "Failed",
+        reason,
+        message: `publishing version ${String(plan.version)} failed: ${errorMessage(err)}`,
+      },
+      prompt.status ?? {},
+    );
+    throw err instanceof TransientError
+      ? err
+      : new TransientError(errorMessage(err), { cause: err });
+  }
+
+  const message = `version ${String(plan.version)} is live${labels.length ? ` (labels: ${labels.join(", ")})` : ""}`;
+  const changed = await writeStatus({ state: "Ready", reason: "Published", message }, next);
+  if (changed && plan.version !== prompt.status?.version) {
+    void deps.events.record(prompt, {
+      type: "Normal",
+      reason: plan.minted ? "VersionCreated" : "VersionRestored",
+      action: "Publish",
+      note: plan.minted
+        ? `published new version ${String(plan.version)}${revision ? ` from ${revision}` : ""}`
+        : `content matches version ${String(plan.version)}: restored it${revision ? ` at ${revision}` : ""}`,
+    });
+  }
+  return { requeueAfter: driftCheckMs };
+}
+
+/** Computes conditions for `outcome` and writes status once, only if it changed. */
+async function writePromptStatus(
+  deps: ControllerDeps,
+  prompt: StoredObject<Prompt>,
+  outcome: ReconcileOutcome,
+  next: PromptStatus,
+  now: string,
+): Promise<boolean> {
+  const summary = summarize({
+    previous: prompt.status?.conditions,
+    previousObservedGeneration: prompt.status?.observedGeneration,
+    generation: prompt.metadata.generation ?? 0,
+    outcome,
+    now,
+  });
+  const status: PromptStatus = {
+    ...next,
+    conditions: summary.conditions,
+    ...(summary.observedGeneration !== undefined
+      ? { observedGeneration: summary.observedGeneration }
+      : {}),
+  };
+  if (!statusChanged(prompt.status, status)) return false;
+  await deps.client.applyStatus(
+    PromptType,
+    {
+      apiVersion: PromptType.apiVersion,
+      kind: PromptType.kind,
+      metadata: { name: prompt.metadata.name, namespace: prompt.metadata.namespace },
+      status,
+    },
+    { force: true },
+  );
+  return true;
+}
+
+class MissingSecretError extends Error {
+  override name = "MissingSecretError";
+}
+
+async function secretValue(
+  deps: ControllerDeps,
+  namespace: string,
+  ref: { name: string; key: string },
+  field: string,
+): Promise<string> {
+  try {
+    const secret = await deps.client.get<KubeObject & { data?: Record<string, string> }>(
+      SecretType,
+      { namespace, name: ref.name },
+    );
+    const value = secret.data?.[ref.key];
+    if (value === undefined) {
+      throw new MissingSecretError(
+        `${field}: Secret ${namespace}/${ref.name} has no key ${ref.key}; add it or fix the reference`,
+      );
+    }
+    return Buffer.from(value, "base64").toString("utf8");
+  } catch (err: unknown) {
+    if (isNotFound(err)) {
+      throw new MissingSecretError(
+        `${field}: Secret ${namespace}/${ref.name} does not exist; create it or fix the reference`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+async function langfuseCredentials(
+  deps: ControllerDeps,
+  prompt: StoredObject<Prompt>,
+): Promise<LangfuseCredentials> {
+  const langfuse = prompt.spec.publish?.langfuse;
+  if (!langfuse) throw new Error("spec.publish.langfuse is not set");
+  const namespace = prompt.metadata.namespace ?? "";
+  return {
+    baseUrl: langfuse.baseURL ?? "https://cloud.langfuse.com",
+    publicKey: await secretValue(
+      deps,
+      namespace,
+      langfuse.publicKeySecretRef,
+      "spec.publish.langfuse.publicKeySecretRef",
+    ),
+    secretKey: await secretValue(
+      deps,
+      namespace,
+      langfuse.secretKeySecretRef,
+      "spec.publish.langfuse.secretKeySecretRef",
+    ),
+  };
+}
+
+async function finalizePrompt(
+  { deps, registryFor }: PromptDeps,
+  prompt: StoredObject<Prompt>,
+  context: ReconcileContext,
+): Promise<void> {
+  const langfuse = prompt.spec.publish?.langfuse;
+  if (langfuse && langfuse.deletionPolicy === "Delete") {
+    const registry = registryFor(await langfuseCredentials(deps, prompt));
+    await registry.remove(langfuse.promptName ?? prompt.metadata.name);
+    context.log.info("removed the prompt from Langfuse (deletionPolicy: Delete)");
+  }
+  await removeFinalizer(deps.client, PromptType, prompt, promptFinalizer);
+}
