@@ -1,0 +1,137 @@
+// `llmops controller` as real processes against the real control plane: probes, the Lease, a
+// clean SIGTERM that releases it, and failover when the leader process is killed.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { LeaseType, type StoredObject } from "../../controller/kube/resources.js";
+import { testCluster, testKubeConfig, useTestNamespace } from "../support/cluster.js";
+import { eventually, newClient } from "./helpers.js";
+
+type Lease = StoredObject<{ spec?: { holderIdentity?: string | null } }>;
+
+interface ControllerProcess {
+  child: ChildProcess;
+  url: string;
+  output: string[];
+  exited: Promise<number | null>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+const entry =
+  'import("./controller/main.ts").then((m) => m.main(["node", "llmops", ...process.argv.slice(1)])).then((code) => { process.exitCode = code; })';
+
+describe("llmops controller (processes)", () => {
+  const ns = useTestNamespace("cli");
+  const client = newClient(testKubeConfig());
+  const processes: ControllerProcess[] = [];
+  afterEach(async () => {
+    for (const p of processes.splice(0)) {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
+      await p.exited;
+    }
+  });
+
+  async function startController(extra: string[] = []): Promise<ControllerProcess> {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "-e",
+        entry,
+        "controller",
+        "--kubeconfig",
+        testCluster().kubeconfigPath,
+        "--metrics-addr",
+        `127.0.0.1:${port}`,
+        "--leader-election-namespace",
+        ns.name,
+        "--namespaces",
+        ns.name,
+        ...extra,
+      ],
+      { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const output: string[] = [];
+    child.stdout.on("data", (d: Buffer) => output.push(d.toString()));
+    child.stderr.on("data", (d: Buffer) => output.push(d.toString()));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code) => {
+        resolve(code);
+      }),
+    );
+    const proc = { child, url: `http://127.0.0.1:${port}`, output, exited };
+    processes.push(proc);
+    return proc;
+  }
+
+  const holder = async (): Promise<string> =>
+    (await client.tryGet<Lease>(LeaseType, { namespace: ns.name, name: "llmops-controller" }))?.spec
+      ?.holderIdentity ?? "";
+
+  const leaderGauge = async (p: ControllerProcess): Promise<string | undefined> => {
+    const text = await (await fetch(`${p.url}/metrics`)).text();
+    return /^llmops_leader (\d)/m.exec(text)?.[1];
+  };
+
+  it("serves probes, takes the Lease, and releases it on SIGTERM", async () => {
+    const p = await startController(["--log-level", "debug"]);
+    await eventually(
+      "ready",
+      async () => ((await fetch(`${p.url}/readyz`)).status === 200 ? true : undefined),
+      60_000,
+    );
+    expect((await fetch(`${p.url}/healthz`)).status).toBe(200);
+    await eventually("lease held", async () => ((await holder()) !== "" ? true : undefined));
+    expect(await leaderGauge(p)).toBe("1");
+
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    expect(await holder()).toBe("");
+    const logs = p.output.join("");
+    expect(logs).toMatch(/"msg":"shutting down: finishing in-flight reconciles"/);
+    expect(logs).toMatch(/"msg":"released leadership"/);
+  });
+
+  it("two processes: one leads; killing it hands the Lease to the other", async () => {
+    const a = await startController();
+    await eventually("a leads", async () => ((await holder()) !== "" ? true : undefined), 60_000);
+    const first = await holder();
+    const b = await startController();
+    await eventually(
+      "b ready",
+      async () => ((await fetch(`${b.url}/readyz`)).status === 200 ? true : undefined),
+      60_000,
+    );
+    const [leader, standby] = (await leaderGauge(a)) === "1" ? [a, b] : [b, a];
+    expect(await leaderGauge(leader)).toBe("1");
+    expect(await leaderGauge(standby)).toBe("0");
+
+    leader.child.kill("SIGKILL");
+    await leader.exited;
+    // Default lease: 15 s; the standby takes over once it has seen the lease unrenewed that long.
+    await eventually(
+      "standby leads",
+      async () => ((await leaderGauge(standby)) === "1" ? true : undefined),
+      60_000,
+    );
+    const second = await holder();
+    expect(second).not.toBe(first);
+    expect(second).not.toBe("");
+  });
+
+  it("rejects bad flags with a usage error", async () => {
+    const p = await startController(["--concurrency", "Prompt=zero"]);
+    expect(await p.exited).toBe(2);
+    expect(p.output.join("")).toMatch(/expected kind=n/);
+  });
+});
