@@ -46,62 +46,64 @@ interface ParsedFlags {
 }
 
 export function controllerCommand(options: ControllerCommandOptions): Command {
-  return new Command("controller")
-    .description(
-      "Reconcile Prompt, Experiment, TrainingJob and ModelDeployment resources in a cluster " +
-        "(in-cluster service account, or --kubeconfig).",
-    )
-    .option(
-      "--kubeconfig <path>",
-      "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
-    )
-    .addOption(
-      new Option("--namespaces <list>", "comma-separated namespaces to watch")
-        .env("LLMOPS_NAMESPACES")
-        .argParser(parseNamespaces)
-        .default([] as string[], "all"),
-    )
-    .addOption(
-      new Option(
-        "--concurrency <kind=n>",
-        "workers per kind, e.g. Prompt=4 (repeatable, or comma-separated)",
+  return (
+    new Command("controller")
+      .description(
+        "Reconcile Prompt, Experiment, TrainingJob and ModelDeployment resources in a cluster " +
+          "(in-cluster service account, or --kubeconfig).",
       )
-        .argParser(parseConcurrency)
-        .default({}),
-    )
-    .option(
-      "--metrics-addr <addr>",
-      "address for /metrics, /healthz, /readyz (0 disables)",
-      ":8080",
-    )
-    .option("--leader-elect", "elect a leader through a Lease; only the leader reconciles", true)
-    .option("--no-leader-elect", "run without leader election (single replica only)")
-    .option(
-      "--leader-election-namespace <ns>",
-      "namespace of the leader Lease (default: $POD_NAMESPACE, the service account's, or default)",
-    )
-    .option("--leader-election-id <name>", "name of the leader Lease", "llmops-controller")
-    .addOption(
-      new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
-        .env("LLMOPS_LOG_LEVEL")
-        .argParser(parseLevelFlag)
-        .default("info"),
-    )
-    .addOption(
-      new Option(
-        "--shutdown-timeout <seconds>",
-        "how long in-flight reconciles may finish on SIGTERM",
+      .option(
+        "--kubeconfig <path>",
+        "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
       )
-        .argParser(parsePositiveNumber)
-        .default(30),
-    )
-    // addCommand does not pass these on from the root program: without them a bad flag would
-    // call process.exit itself instead of surfacing as a usage error from runCli.
-    .configureOutput({ writeOut: options.io.stdout, writeErr: options.io.stderr })
-    .exitOverride()
-    .action(async (flags: ParsedFlags) => {
-      await runController(flags, options);
-    });
+      .addOption(
+        new Option("--namespaces <list>", "comma-separated namespaces to watch")
+          .env("LLMOPS_NAMESPACES")
+          .argParser(parseNamespaces)
+          .default([] as string[], "all"),
+      )
+      .addOption(
+        new Option(
+          "--concurrency <kind=n>",
+          "workers per kind, e.g. Prompt=4 (repeatable, or comma-separated)",
+        )
+          .argParser(parseConcurrency)
+          .default({}),
+      )
+      .option(
+        "--metrics-addr <addr>",
+        "address for /metrics, /healthz, /readyz (0 disables)",
+        ":8080",
+      )
+      .option("--leader-elect", "elect a leader through a Lease; only the leader reconciles", true)
+      .option("--no-leader-elect", "run without leader election (single replica only)")
+      .option(
+        "--leader-election-namespace <ns>",
+        "namespace of the leader Lease (default: $POD_NAMESPACE, the service account's, or default)",
+      )
+      .option("--leader-election-id <name>", "name of the leader Lease", "llmops-controller")
+      .addOption(
+        new Option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
+          .env("LLMOPS_LOG_LEVEL")
+          .argParser(parseLevelFlag)
+          .default("info"),
+      )
+      .addOption(
+        new Option(
+          "--shutdown-timeout <seconds>",
+          "how long in-flight reconciles may finish on SIGTERM",
+        )
+          .argParser(parsePositiveNumber)
+          .default(30),
+      )
+      // addCommand does not pass these on from the root program: without them a bad flag would
+      // call process.exit itself instead of surfacing as a usage error from runCli.
+      .configureOutput({ writeOut: options.io.stdout, writeErr: options.io.stderr })
+      .exitOverride()
+      .action(async (flags: ParsedFlags) => {
+        await runController(flags, options);
+      })
+  );
 }
 
 async function runController(flags: ParsedFlags, options: ControllerCommandOptions): Promise<void> {

@@ -107,7 +107,9 @@ function reply(res: ServerResponse, status: number, contentType: string, body: s
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => { resolve(); });
+    server.close(() => {
+      resolve();
+    });
     // Scrapers keep connections alive; do not let them hold the shutdown.
     server.closeAllConnections();
   });
