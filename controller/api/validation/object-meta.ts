@@ -90,6 +90,72 @@ function qualifiedNameProblem(key: string): string | undefined {
   return undefined;
 }
 
+const stringFields = ["generateName", "uid", "resourceVersion", "selfLink"] as const;
+const integerFields = ["generation", "deletionGracePeriodSeconds"] as const;
+const timeFields = ["creationTimestamp", "deletionTimestamp"] as const;
+// Go's time.RFC3339, which metav1.Time decodes with.
+const rfc3339Re = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const ownerReferenceFields = new Set([
+  "apiVersion",
+  "kind",
+  "name",
+  "uid",
+  "controller",
+  "blockOwnerDeletion",
+]);
+
+/** ObjectMeta decodes into typed Go fields: a value of the wrong type fails the whole object. */
+function checkFieldTypes(
+  metadata: Record<string, Json>,
+  add: (path: FieldPath, message: string) => void,
+): void {
+  for (const field of stringFields) {
+    const v = metadata[field];
+    if (v !== undefined && v !== null && typeof v !== "string") add([field], "must be a string");
+  }
+  for (const field of integerFields) {
+    const v = metadata[field];
+    if (v !== undefined && v !== null && !(typeof v === "number" && Number.isInteger(v))) {
+      add([field], "must be a whole number");
+    }
+  }
+  for (const field of timeFields) {
+    const v = metadata[field];
+    if (v !== undefined && v !== null && !(typeof v === "string" && rfc3339Re.test(v))) {
+      add([field], "must be an RFC 3339 time such as 2025-01-31T12:00:00Z, or be left out");
+    }
+  }
+  const managed = metadata.managedFields;
+  if (managed !== undefined && managed !== null) {
+    add(
+      ["managedFields"],
+      "must not be set: server-side apply refuses it; remove metadata.managedFields",
+    );
+  }
+  const owners = metadata.ownerReferences;
+  if (owners === undefined || owners === null) return;
+  if (!Array.isArray(owners)) {
+    add(["ownerReferences"], "must be a list");
+    return;
+  }
+  owners.forEach((ref, i) => {
+    if (!isMapping(ref)) {
+      add(["ownerReferences", i], "must be a mapping with apiVersion, kind, name and uid");
+      return;
+    }
+    for (const key of Object.keys(ref)) {
+      if (!ownerReferenceFields.has(key)) {
+        add(["ownerReferences", i, key], `unknown field ${JSON.stringify(key)}`);
+      }
+    }
+    for (const key of ["apiVersion", "kind", "name", "uid"]) {
+      const v = ref[key];
+      if (typeof v !== "string" || v === "")
+        add(["ownerReferences", i, key], "required; must not be empty");
+    }
+  });
+}
+
 /** Checks metadata the way the apiserver does on create, for a namespaced or cluster kind. */
 export function checkObjectMeta(
   metadata: Json | undefined,
@@ -116,10 +182,11 @@ export function checkObjectMeta(
   for (const key of Object.keys(metadata)) {
     if (!knownFields.has(key))
       add([key], `unknown field ${JSON.stringify(key)} in metadata; remove it`);
-    else if (serverOwnedFields.has(key) && metadata[key] !== null) {
+    else if (serverOwnedFields.has(key) && metadata[key] !== null && key !== "managedFields") {
       add([key], `is set by the apiserver; remove it from the manifest`, "warning");
     }
   }
+  checkFieldTypes(metadata, add);
 
   const name = metadata.name;
   if (name === undefined || name === null || name === "") {

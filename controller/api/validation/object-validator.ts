@@ -10,6 +10,7 @@ import { checkListTypes } from "./list-types.js";
 import { checkObjectMeta } from "./object-meta.js";
 import { compileSchemaCheck, createAjv, type SchemaCheckFunction } from "./schema-validator.js";
 import { applyDefaults, pruneUnknownFields, type Json } from "./structural.js";
+import { checkTypedStructure } from "./typed-structure.js";
 
 /** What validation made of one object. */
 export type ObjectVerdict =
@@ -159,16 +160,25 @@ export function createObjectValidator(crds: CrdSet): ObjectValidator {
     const problems: FieldProblem[] = [];
     const object = structuredClone(original);
     if (crd.hasStatusSubresource && Object.hasOwn(object, "status")) {
-      // With a status subresource the apiserver drops status on create and apply: it is not
-      // validated, and it is never applied from git.
+      // With a status subresource the apiserver drops status on create and apply without
+      // validating its values; server-side apply still rejects a status of the wrong shape.
+      const shape = checkTypedStructure(
+        object.status ?? null,
+        crd.schema.properties?.status,
+        ["status"],
+        "status is dropped on apply, but must still match the status schema",
+      );
+      if (shape.length > 0) problems.push(...shape);
+      else {
+        problems.push({
+          severity: "note",
+          path: ["status"],
+          message:
+            "status is ignored: the controller writes it, the apiserver drops it from manifests",
+          source: "manifest",
+        });
+      }
       delete object.status;
-      problems.push({
-        severity: "note",
-        path: ["status"],
-        message:
-          "status is ignored: the controller writes it, the apiserver drops it from manifests",
-        source: "manifest",
-      });
     }
     problems.push(...checkObjectMeta(object.metadata, { namespaced: crd.namespaced }));
     for (const path of pruneUnknownFields(object, crd.schema)) {
