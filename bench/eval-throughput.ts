@@ -3,7 +3,9 @@
 // in flight at most, so its ideal is 32 / 0.05 s = 640 requests/s. The client (concurrency 32)
 // sends every dataset item, scores each answer with exactMatch and keeps the per-item record the
 // analysis needs. Reports achieved/ideal and the client's CPU per call (the server's CPU is in
-// the other process). Prints numbers; never fails. Run with
+// the other process). A baseline from the same run, plain fetch at the same concurrency with no
+// SDK, retries or scoring, shows what this machine can drive at all, so a low ratio on a busy
+// machine can be told apart from client overhead. Prints numbers; never fails. Run with
 // `npm run bench:eval [-- --requests 3200 --latency-ms 50 --concurrency 32]`.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -86,8 +88,32 @@ try {
     };
   };
 
+  /** Plain fetch: no SDK, no limiter object, no evaluation; `concurrency` workers in a loop. */
+  const rawRate = async (count: number): Promise<number> => {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const item = dataset[next++ % dataset.length];
+        const response = await fetch(`${baseURL}/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            model: "acc-90",
+            messages: [{ role: "user", content: item?.input ?? "" }],
+          }),
+        });
+        await response.json();
+      }
+    };
+    const t0 = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+  };
+
   // Warm-up: open the keep-alive connections and JIT the hot path.
   await Promise.all(Array.from({ length: concurrency * 2 }, (_, i) => runOne(i)));
+  await rawRate(concurrency * 2);
+  const baseline = await rawRate(requests);
 
   const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
@@ -106,6 +132,9 @@ try {
     achievedPerSecond: Number(achieved.toFixed(1)),
     idealPerSecond: ideal,
     ratio: Number((achieved / ideal).toFixed(3)),
+    rawFetchPerSecond: Number(baseline.toFixed(1)),
+    rawFetchRatio: Number((baseline / ideal).toFixed(3)),
+    evalOverRawFetch: Number((achieved / baseline).toFixed(3)),
     clientCpuMsPerCall: Number(((cpu.user + cpu.system) / 1000 / requests).toFixed(3)),
     latencyP50Ms: Number(percentile(latencies, 50).toFixed(1)),
     latencyP95Ms: Number(percentile(latencies, 95).toFixed(1)),
@@ -113,7 +142,9 @@ try {
   };
   console.log(
     `eval throughput: ${String(result.achievedPerSecond)} req/s of an ideal ${String(ideal)} ` +
-      `(ratio ${String(result.ratio)}), client CPU ${String(result.clientCpuMsPerCall)} ms/call, ` +
+      `(ratio ${String(result.ratio)}; plain fetch ${String(result.rawFetchPerSecond)} req/s, ` +
+      `ratio ${String(result.rawFetchRatio)}; eval/plain ${String(result.evalOverRawFetch)}), ` +
+      `client CPU ${String(result.clientCpuMsPerCall)} ms/call, ` +
       `latency p50 ${String(result.latencyP50Ms)} ms / p95 ${String(result.latencyP95Ms)} ms, ` +
       `${String(requests)} calls in ${String(result.wallSeconds)} s`,
   );
