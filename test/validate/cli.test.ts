@@ -56,9 +56,13 @@ describe("llmops validate", () => {
     try {
       const run = await llmops("validate", invalid("prompt-template-both.yaml"));
       expect(run.code).toBe(ExitCode.Failure);
+      const message =
+        "set exactly one of template.text (a single text prompt) or template.messages (a chat prompt)";
       expect(run.stdout).toBe(
-        `${rel("prompt-template-both.yaml")}:7:3: spec.template: set exactly one of template.text ` +
-          "(a single text prompt) or template.messages (a chat prompt)\n",
+        `${rel("prompt-template-both.yaml")}:7:3: spec.template: ${message}\n` +
+          // The same error, at the entry to remove (not counted twice).
+          `${rel("prompt-template-both.yaml")}:9:5: spec.template.messages: ${message}: ` +
+          "text is set as well; keep one of text, messages\n",
       );
       expect(run.stderr).toBe("llmops validate: 1 file, 1 llmops object: 1 error, 0 warnings\n");
     } finally {

@@ -32,6 +32,8 @@ export interface ManifestProblem {
   message: string;
   source: FieldProblem["source"] | "yaml" | "duplicate";
   rule?: string;
+  /** Points at an entry the previous error is about; not counted as another error. */
+  related?: boolean;
   object?: ObjectIdentity;
 }
 
@@ -117,6 +119,7 @@ export function validateManifests(
       object: identity,
     };
     if (problem.rule !== undefined) entry.rule = problem.rule;
+    if (problem.related === true) entry.related = true;
     problems.push(entry);
   };
 
@@ -213,7 +216,7 @@ export function validateManifests(
       a.col - b.col ||
       a.path.localeCompare(b.path),
   );
-  const errors = problems.filter((p) => p.severity === "error").length;
+  const errors = problems.filter((p) => p.severity === "error" && p.related !== true).length;
   const warnings = problems.filter((p) => p.severity === "warning").length;
   return { files: inputs.length, objects, problems, errors, warnings, valid: errors === 0 };
 }

@@ -18,6 +18,7 @@ import {
 import { strings } from "@bufbuild/cel/ext";
 import { propertySchema, type OpenApiSchema, type ValidationRule } from "../schema.js";
 import { parseRuleFieldPath, type FieldPath, type FieldProblem } from "./field-path.js";
+import { pinpoint } from "./pinpoint.js";
 import type { Json } from "./structural.js";
 
 type Comparable = bigint | number | string;
@@ -230,7 +231,21 @@ export function createCelRuleChecker(): CelRuleChecker {
       const self = toCelValue(value, schema, isResourceRoot);
       for (const rule of rules) {
         const problem = runRule(compile(rule), self, path);
-        if (problem !== undefined) problems.push(problem);
+        if (problem === undefined) continue;
+        problems.push(problem);
+        if (
+          problem.rule === rule.rule &&
+          !/failed to evaluate|does not compile/.test(problem.message)
+        ) {
+          for (const p of pinpoint(rule.rule, value, path)) {
+            problems.push({
+              ...problem,
+              path: p.path,
+              message: `${problem.message}: ${p.detail}`,
+              related: true,
+            });
+          }
+        }
       }
     }
     if (Array.isArray(value)) {

@@ -52,4 +52,9 @@ export interface FieldProblem {
   source: "schema" | "cel" | "metadata" | "manifest" | "reference";
   /** The CEL rule or schema keyword behind the finding, for --output json. */
   rule?: string;
+  /**
+   * Points at an entry that the finding before it is about (the duplicate name in a list the
+   * apiserver reports as a whole). Shown like the finding, not counted again.
+   */
+  related?: boolean;
 }
