@@ -67,7 +67,7 @@ export interface OpenAiChatClientOptions {
 
 /** What of a client's configuration may be logged: the API key is never included. */
 export interface EndpointDescription {
-  baseURL: string;
+  /** Base URL without credentials, query or trailing slash (the concurrency key). */
   endpoint: string;
   apiKey: "[redacted]" | null;
   headers: string[];
@@ -82,7 +82,6 @@ export function describeEndpoint(
   },
 ): EndpointDescription {
   return {
-    baseURL: endpointKey(options.baseURL),
     endpoint: endpointKey(options.baseURL),
     apiKey: options.apiKey ? "[redacted]" : null,
     headers: Object.keys(options.headers ?? {}),
