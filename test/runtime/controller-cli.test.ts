@@ -2,9 +2,10 @@
 // clean SIGTERM that releases it, and failover when the leader process is killed.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LeaseType, type StoredObject } from "../../controller/kube/resources.js";
 import { testCluster, testKubeConfig, useTestNamespace } from "../support/cluster.js";
+import { installCrds } from "../validate/install-crds.js";
 import { eventually, newClient } from "./helpers.js";
 
 type Lease = StoredObject<{ spec?: { holderIdentity?: string | null } }>;
@@ -32,6 +33,8 @@ describe("llmops controller (processes)", () => {
   const ns = useTestNamespace("cli");
   const client = newClient(testKubeConfig());
   const processes: ControllerProcess[] = [];
+  // The command runs the built-in controllers, whose informers need their kinds served.
+  beforeAll(installCrds);
   afterEach(async () => {
     for (const p of processes.splice(0)) {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
@@ -86,12 +89,15 @@ describe("llmops controller (processes)", () => {
   it("serves probes, takes the Lease, and releases it on SIGTERM", async () => {
     const p = await startController(["--log-level", "debug"]);
     await eventually(
-      "ready",
+      () => `ready; process output:\n${p.output.join("").slice(-4000)}`,
       async () => ((await fetch(`${p.url}/readyz`)).status === 200 ? true : undefined),
       60_000,
     );
     expect((await fetch(`${p.url}/healthz`)).status).toBe(200);
-    await eventually("lease held", async () => ((await holder()) !== "" ? true : undefined));
+    await eventually(
+      () => `lease held; process output:\n${p.output.join("").slice(-4000)}`,
+      async () => ((await holder()) !== "" ? true : undefined),
+    );
     expect(await leaderGauge(p)).toBe("1");
 
     p.child.kill("SIGTERM");

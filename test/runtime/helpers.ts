@@ -40,7 +40,7 @@ export function memoryLogger(level: "info" | "debug" = "debug"): {
 
 /** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(
-  what: string,
+  what: string | (() => string),
   check: () => T | undefined | Promise<T | undefined>,
   timeoutMs = 30_000,
 ): Promise<T> {
@@ -54,7 +54,8 @@ export async function eventually<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`, { cause: lastError });
+      const description = typeof what === "string" ? what : what();
+      throw new Error(`timed out waiting for ${description}`, { cause: lastError });
     }
     await sleep(100);
   }
