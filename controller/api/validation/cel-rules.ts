@@ -18,7 +18,7 @@ import {
 import { strings } from "@bufbuild/cel/ext";
 import { propertySchema, type OpenApiSchema, type ValidationRule } from "../schema.js";
 import { parseRuleFieldPath, type FieldPath, type FieldProblem } from "./field-path.js";
-import { pinpoint } from "./pinpoint.js";
+import { comparedFields, pinpoint } from "./pinpoint.js";
 import type { Json } from "./structural.js";
 
 type Comparable = bigint | number | string;
@@ -237,13 +237,14 @@ export function createCelRuleChecker(): CelRuleChecker {
           problem.rule === rule.rule &&
           !/failed to evaluate|does not compile/.test(problem.message)
         ) {
-          for (const p of pinpoint(rule.rule, value, path)) {
-            problems.push({
-              ...problem,
-              path: p.path,
-              message: `${problem.message}: ${p.detail}`,
-              related: true,
-            });
+          const shaped = pinpoint(rule.rule, value, path);
+          const entries =
+            shaped.length > 0 || rule.fieldPath === undefined
+              ? shaped
+              : comparedFields(rule.rule, value, path, parseRuleFieldPath(rule.fieldPath));
+          for (const p of entries) {
+            const message = p.detail === "" ? problem.message : `${problem.message}: ${p.detail}`;
+            problems.push({ ...problem, path: p.path, message, related: true });
           }
         }
       }

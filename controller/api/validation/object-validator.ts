@@ -206,10 +206,27 @@ export function createObjectValidator(crds: CrdSet): ObjectValidator {
     const listProblems = checkListTypes(object, crd.schema);
     problems.push(...listProblems);
     if (!schemaResult.blocking && listProblems.length === 0) {
-      problems.push(...cel.check(object, crd.schema));
+      // Pointers at related entries are kept only where the manifest writes them: a defaulted
+      // field has no line to point at.
+      problems.push(
+        ...cel
+          .check(object, crd.schema)
+          .filter((p) => p.related !== true || isWritten(original, p.path)),
+      );
     }
     return { problems, defaulted: object };
   }
+}
+
+function isWritten(object: Json, path: readonly (string | number)[]): boolean {
+  let node: Json | undefined = object;
+  for (const segment of path) {
+    if (Array.isArray(node) && typeof segment === "number") node = node[segment];
+    else if (isMapping(node) && typeof segment === "string" && Object.hasOwn(node, segment))
+      node = node[segment];
+    else return false;
+  }
+  return node !== undefined;
 }
 
 function schemaAt(crd: CrdVersion, path: readonly (string | number)[]) {

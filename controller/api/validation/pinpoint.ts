@@ -49,6 +49,33 @@ const nestedReferencesRe =
 const referencesRe =
   /^(?:!has\(self\.[\w.]+\) \|\| )*self\.([\w.]+)\.all\((\w+), self\.([\w.]+)\.exists\((\w+), \4\.(\w+) == \2\.(\w+)\)\)$/;
 
+const selfReferenceRe = /\bself((?:\.[A-Za-z_]\w*)+)/g;
+
+/**
+ * For a rule reported at a `fieldPath`, the other scalar fields it compares that field with
+ * (`maxCostUSD` for a rule about `warnAtCostUSD`, `method` for one about `dataset.format`): the
+ * reader may have to change either, so both are pointed at.
+ */
+export function comparedFields(
+  rule: string,
+  self: Json,
+  path: FieldPath,
+  fieldPath: FieldPath,
+): Pinpoint[] {
+  const target = fieldPath.join(".");
+  const seen = new Set<string>([target]);
+  const out: Pinpoint[] = [];
+  for (const match of rule.matchAll(selfReferenceRe)) {
+    const dotted = (match[1] ?? "").slice(1);
+    if (seen.has(dotted)) continue;
+    seen.add(dotted);
+    const value = at(self, dotted);
+    if (value === undefined || value === null || typeof value === "object") continue;
+    out.push({ path: [...path, ...dotted.split(".")], detail: "" });
+  }
+  return out;
+}
+
 /** Entries of `self` (the value at `path`) that made `rule` fail, when the rule's shape says. */
 export function pinpoint(rule: string, self: Json, path: FieldPath): Pinpoint[] {
   const text = rule.replace(/\s+/g, " ").trim();
