@@ -5,13 +5,8 @@
 // status. A crash between publish and status write replays the same plan: same version number, the
 // same ConfigMap content, and Langfuse finds the version it already holds.
 import { llmopsKinds, type Prompt, type PromptStatus } from "../../api/generated/index.js";
-import {
-  ConfigMapType,
-  SecretType,
-  type ResourceType,
-  type StoredObject,
-} from "../../kube/resources.js";
-import { TerminalError, TransientError, errorMessage, isNotFound } from "../../kube/errors.js";
+import { ConfigMapType, type ResourceType, type StoredObject } from "../../kube/resources.js";
+import { TerminalError, TransientError, errorMessage } from "../../kube/errors.js";
 import { addFinalizer, isBeingDeleted, removeFinalizer } from "../../kube/finalizers.js";
 import { withControllerReference } from "../../kube/owner-references.js";
 import type { KubeObject } from "../../kube/resources.js";
@@ -32,6 +27,7 @@ import {
   type LangfuseCredentials,
 } from "../../backends/prompt-registry/langfuse.js";
 import type { PromptRegistry } from "../../backends/prompt-registry/prompt-registry.js";
+import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
 import { checkTemplate, promptContentHash } from "./content.js";
 import { configMapKey, configMapName, planPromptVersion, publishedDocument } from "./plan.js";
 
@@ -256,39 +252,6 @@ async function writePromptStatus(
   return true;
 }
 
-class MissingSecretError extends Error {
-  override name = "MissingSecretError";
-}
-
-async function secretValue(
-  deps: ControllerDeps,
-  namespace: string,
-  ref: { name: string; key: string },
-  field: string,
-): Promise<string> {
-  try {
-    const secret = await deps.client.get<KubeObject & { data?: Record<string, string> }>(
-      SecretType,
-      { namespace, name: ref.name },
-    );
-    const value = secret.data?.[ref.key];
-    if (value === undefined) {
-      throw new MissingSecretError(
-        `${field}: Secret ${namespace}/${ref.name} has no key ${ref.key}; add it or fix the reference`,
-      );
-    }
-    return Buffer.from(value, "base64").toString("utf8");
-  } catch (err: unknown) {
-    if (isNotFound(err)) {
-      throw new MissingSecretError(
-        `${field}: Secret ${namespace}/${ref.name} does not exist; create it or fix the reference`,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
-}
-
 async function langfuseCredentials(
   deps: ControllerDeps,
   prompt: StoredObject<Prompt>,
@@ -298,14 +261,14 @@ async function langfuseCredentials(
   const namespace = prompt.metadata.namespace ?? "";
   return {
     baseUrl: langfuse.baseURL ?? "https://cloud.langfuse.com",
-    publicKey: await secretValue(
-      deps,
+    publicKey: await readSecretValue(
+      deps.client,
       namespace,
       langfuse.publicKeySecretRef,
       "spec.publish.langfuse.publicKeySecretRef",
     ),
-    secretKey: await secretValue(
-      deps,
+    secretKey: await readSecretValue(
+      deps.client,
       namespace,
       langfuse.secretKeySecretRef,
       "spec.publish.langfuse.secretKeySecretRef",
