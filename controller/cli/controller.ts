@@ -14,6 +14,12 @@ import { RuntimeMetrics } from "../runtime/metrics.js";
 import type { ControllerSetup } from "../runtime/registry.js";
 import { promptController } from "../reconcilers/prompt/reconciler.js";
 import type { CliIo } from "./program.js";
+import {
+  collectGitSources,
+  gitSyncOption,
+  startGitSync,
+  type GitSyncFlags,
+} from "./gitsync-flags.js";
 
 /**
  * The controllers `llmops controller` runs. Each kind's package exports a ControllerSetup; add it
@@ -33,7 +39,7 @@ export interface ControllerCommandOptions {
   signals?: Pick<NodeJS.Process, "on" | "off">;
 }
 
-interface ParsedFlags {
+interface ParsedFlags extends GitSyncFlags {
   kubeconfig?: string;
   namespaces: string[];
   concurrency: Record<string, number>;
@@ -96,6 +102,10 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
           .argParser(parsePositiveNumber)
           .default(30),
       )
+      .addOption(gitSyncOption("config"))
+      .addOption(gitSyncOption("source"))
+      .addOption(gitSyncOption("namespace"))
+      .addOption(gitSyncOption("cacheDir"))
       // addCommand does not pass these on from the root program: without them a bad flag would
       // call process.exit itself instead of surfacing as a usage error from runCli.
       .configureOutput({ writeOut: options.io.stdout, writeErr: options.io.stderr })
@@ -115,6 +125,7 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
     transport: new KubeTransport({ kubeConfig, userAgent: "llmops-controller" }),
     fieldManager,
   });
+  const gitSources = await collectGitSources(flags);
   const identity = `${hostname()}_${randomBytes(4).toString("hex")}`;
   const metrics = new RuntimeMetrics();
   const manager = new Manager({
@@ -156,11 +167,19 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   };
   signals.on("SIGTERM", onSignal);
   signals.on("SIGINT", onSignal);
+  const gitSync = await startGitSync({
+    flags,
+    sources: gitSources,
+    manager,
+    logger,
+    defaultNamespace: defaultLeaseNamespace,
+  });
   const probes = await startProbeServer({
     address: flags.metricsAddr,
     metrics,
     health: manager,
     logger,
+    routes: gitSync.routes,
   });
   logger.info(
     {
@@ -180,6 +199,7 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   } finally {
     signals.off("SIGTERM", onSignal);
     signals.off("SIGINT", onSignal);
+    await gitSync.stop();
     await probes?.close();
     await client.close();
     logger.flush();

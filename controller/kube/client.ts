@@ -43,6 +43,8 @@ export interface ApplyOptions extends RequestOptions {
   force?: boolean;
   fieldManager?: string;
   dryRun?: boolean;
+  /** Unknown or duplicate fields: fail the request (`Strict`), warn, or drop them silently. */
+  fieldValidation?: "Strict" | "Warn" | "Ignore";
 }
 
 export interface WriteOptions extends RequestOptions {
@@ -351,6 +353,7 @@ export class KubeClient {
         fieldManager: options.fieldManager ?? this.fieldManager,
         force: options.force === true ? true : undefined,
         dryRun: options.dryRun === true ? "All" : undefined,
+        fieldValidation: options.fieldValidation,
       },
       body,
       // JSON is YAML, so the apply content type accepts a JSON body.

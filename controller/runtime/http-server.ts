@@ -10,12 +10,20 @@ export interface HealthSource {
   isReady(): boolean;
 }
 
+/** An endpoint served beside the probes, e.g. the git sync webhook receiver (`/hooks/`). */
+export interface HttpRoute {
+  /** Requests whose path starts with this go to `handle`, whatever their method. */
+  pathPrefix: string;
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
 export interface ProbeServerOptions {
   /** `host:port`, `:port` (all interfaces) or `0` to disable. */
   address: string;
   metrics: RuntimeMetrics;
   health: HealthSource;
   logger: Logger;
+  routes?: readonly HttpRoute[];
 }
 
 export interface ProbeServer {
@@ -67,7 +75,18 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const path = (req.url ?? "/").split("?")[0];
+  const path = (req.url ?? "/").split("?")[0] ?? "/";
+  const route = options.routes?.find((r) => path.startsWith(r.pathPrefix));
+  if (route !== undefined) {
+    try {
+      await route.handle(req, res);
+    } catch (err: unknown) {
+      options.logger.error({ err: errorMessage(err), path }, "request failed");
+      if (!res.headersSent) reply(res, 500, "text/plain", "internal error\n");
+      else res.destroy();
+    }
+    return;
+  }
   if (req.method !== "GET" && req.method !== "HEAD") {
     reply(res, 405, "text/plain", "method not allowed\n");
     return;
