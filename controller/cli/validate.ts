@@ -43,8 +43,10 @@ export async function collectManifestFiles(
     entries.sort((a, b) => a.name.localeCompare(b.name));
     for (const entry of entries) {
       const full = join(dir, entry.name);
+      // Dot-files and dot-directories (.github/, .pre-commit-config.yaml) are tool settings.
+      if (entry.name.startsWith(".")) continue;
       if (entry.isDirectory()) {
-        if (entry.name.startsWith(".") || skippedDirectories.has(entry.name)) continue;
+        if (skippedDirectories.has(entry.name)) continue;
         await walk(full);
       } else if (entry.isFile() && manifestExtensions.test(entry.name)) {
         files.push(full);

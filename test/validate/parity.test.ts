@@ -20,6 +20,8 @@ import {
 } from "./fixtures.js";
 import { ensureNamespace, installCrds } from "./install-crds.js";
 
+const ourKinds = new Set(["Prompt", "Experiment", "TrainingJob", "ModelDeployment"]);
+
 /** One `---` document of a fixture, as its own YAML text. */
 interface DocumentCase {
   name: string;
@@ -43,13 +45,17 @@ function documentsOf(fixture: Fixture): DocumentCase[] {
     try {
       const value = doc.toJS() as {
         apiVersion?: unknown;
+        kind?: unknown;
         metadata?: { namespace?: unknown };
       } | null;
       const ns = value?.metadata?.namespace;
       namespace = typeof ns === "string" && ns !== "" ? ns : undefined;
-      // Other APIs' objects are not ours to judge; `llmops validate` passes over them.
-      foreign =
-        typeof value?.apiVersion === "string" && !value.apiVersion.startsWith("llmops.dev/");
+      // Other APIs' objects and YAML that is no object at all are not ours to judge;
+      // `llmops validate` passes over them with a note.
+      const ours =
+        (typeof value?.apiVersion === "string" && value.apiVersion.startsWith("llmops.dev/")) ||
+        (typeof value?.kind === "string" && ourKinds.has(value.kind));
+      foreign = doc.errors.length === 0 && !ours;
     } catch {
       // Malformed: both sides must reject it.
     }

@@ -153,7 +153,10 @@ export function validateManifests(
         push(object, identity, {
           severity: "note",
           path: [],
-          message: `${verdict.apiVersion} ${describe(identity)} is not an llmops object; skipped`,
+          message:
+            verdict.apiVersion === "" || verdict.objectKind === ""
+              ? "not a Kubernetes object (it lacks apiVersion or kind); skipped"
+              : `${verdict.apiVersion} ${describe(identity)} is not an llmops object; skipped`,
           source: "manifest",
         });
         continue;

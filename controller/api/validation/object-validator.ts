@@ -107,44 +107,47 @@ export function createObjectValidator(crds: CrdSet): ObjectValidator {
   return {
     crds,
     validate(object) {
-      if (!isMapping(object)) {
+      const apiVersion = isMapping(object) ? object.apiVersion : undefined;
+      const kind = isMapping(object) ? object.kind : undefined;
+      const hasApiVersion = typeof apiVersion === "string" && apiVersion !== "";
+      const hasKind = typeof kind === "string" && kind !== "";
+      const group =
+        hasApiVersion && apiVersion.includes("/")
+          ? apiVersion.slice(0, apiVersion.indexOf("/"))
+          : "";
+      const ours =
+        crds.groups.has(group) || (hasKind && crds.versions.some((v) => v.kind === kind));
+      if (!ours && !(hasApiVersion && hasKind)) {
+        // Other YAML in the tree (Chart.yaml, values.yaml, CI config): not ours to judge.
         return {
-          kind: "rejected",
-          problems: [
-            {
-              severity: "error",
-              path: [],
-              message:
-                "a Kubernetes object must be a mapping with apiVersion, kind, metadata and spec",
-              source: "manifest",
-            },
-          ],
+          kind: "foreign",
+          apiVersion: hasApiVersion ? apiVersion : "",
+          objectKind: hasKind ? kind : "",
+          problems: [],
         };
       }
-      const header: FieldProblem[] = [];
-      const { apiVersion, kind } = object;
-      if (typeof apiVersion !== "string" || apiVersion === "") {
-        header.push({
-          severity: "error",
-          path: ["apiVersion"],
-          message: "required field is missing; set apiVersion, such as llmops.dev/v1alpha1",
-          source: "manifest",
-        });
-      }
-      if (typeof kind !== "string" || kind === "") {
-        header.push({
-          severity: "error",
-          path: ["kind"],
-          message: "required field is missing; set kind, such as Prompt",
-          source: "manifest",
-        });
-      }
-      if (typeof apiVersion !== "string" || typeof kind !== "string" || header.length > 0) {
+      if (!isMapping(object) || !hasApiVersion || !hasKind) {
+        const header: FieldProblem[] = [];
+        if (!hasApiVersion) {
+          header.push({
+            severity: "error",
+            path: ["apiVersion"],
+            message: "required field is missing; set apiVersion, such as llmops.dev/v1alpha1",
+            source: "manifest",
+          });
+        }
+        if (!hasKind) {
+          header.push({
+            severity: "error",
+            path: ["kind"],
+            message: "required field is missing; set kind, such as Prompt",
+            source: "manifest",
+          });
+        }
         return { kind: "rejected", problems: header };
       }
       const crd = crds.find(apiVersion, kind);
       if (crd === undefined) {
-        const group = apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "";
         if (crds.groups.has(group))
           return { kind: "rejected", problems: unknownKind(apiVersion, kind) };
         return { kind: "foreign", apiVersion, objectKind: kind, problems: [] };
