@@ -3,6 +3,7 @@ import { controllerCommand } from "./controller.js";
 import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";
 import { registerValidateCommand } from "./validate.js";
+import { registerRollbackCommand } from "./rollback.js";
 
 /** Where a command writes; injected so tests read output without touching process streams. */
 export interface CliIo {
@@ -35,6 +36,7 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
     .showHelpAfterError("(run `llmops --help` for usage)")
     .exitOverride();
   registerValidateCommand(program, io);
+  registerRollbackCommand(program, io);
   program.addCommand(controllerCommand({ io }));
   return program;
 }

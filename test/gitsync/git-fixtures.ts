@@ -59,6 +59,7 @@ export async function createGitFixture(branch = "main"): Promise<GitFixture> {
     },
     push: async (options = {}) => {
       await git.push([
+        "-u",
         "origin",
         `HEAD:refs/heads/${branch}`,
         ...(options.force ? ["--force"] : []),
