@@ -31,6 +31,7 @@ import type {
   ControllerDeps,
   ControllerRegistration,
   ControllerSetup,
+  OwnedType,
 } from "./registry.js";
 import { WorkQueue } from "./work-queue.js";
 
@@ -313,8 +314,9 @@ export class Manager {
         );
       }
     };
-    for (const childType of registration.owns ?? []) {
-      for (const informer of this.informersFor(childType)) {
+    for (const owned of registration.owns ?? []) {
+      const child: OwnedType = isOwnedType(owned) ? owned : { type: owned };
+      for (const informer of this.informersFor(child.type, child)) {
         informer.addHandlers({
           onAdd: enqueueOwner,
           onUpdate: (old, obj) => {
@@ -342,13 +344,16 @@ export class Manager {
   }
 
   /** The shared informers for `type`: one per watched namespace, or one for all. */
-  private informersFor(type: ResourceType): Informer[] {
+  private informersFor(
+    type: ResourceType,
+    narrow: { labelSelector?: string; metadataOnly?: boolean } = {},
+  ): Informer[] {
     const namespaces =
       type.namespaced && this.options.namespaces !== undefined && this.options.namespaces.length > 0
         ? this.options.namespaces
         : [""];
     return namespaces.map((namespace) => {
-      const id = informerId(type, namespace);
+      const id = informerId(type, namespace, narrow);
       let informer = this.informers.get(id);
       if (informer === undefined) {
         informer = new Informer({
@@ -363,6 +368,8 @@ export class Manager {
           }),
           random: this.options.random,
           ...this.options.informer,
+          ...(narrow.labelSelector !== undefined ? { labelSelector: narrow.labelSelector } : {}),
+          ...(narrow.metadataOnly ? { transform: metadataOnly } : {}),
         });
         this.informers.set(id, informer);
       }
@@ -378,8 +385,24 @@ export class Manager {
   }
 }
 
-function informerId(type: ResourceType, namespace: string): string {
-  return `${type.apiVersion}/${type.kind}@${namespace}`;
+/** Informers that watch a subset, or only metadata, get their own id: they serve no cache reads. */
+function informerId(
+  type: ResourceType,
+  namespace: string,
+  narrow: { labelSelector?: string; metadataOnly?: boolean } = {},
+): string {
+  const selector = narrow.labelSelector !== undefined ? `?${narrow.labelSelector}` : "";
+  const meta = narrow.metadataOnly ? "#metadata" : "";
+  return `${type.apiVersion}/${type.kind}@${namespace}${selector}${meta}`;
+}
+
+function isOwnedType(owned: ResourceType | OwnedType): owned is OwnedType {
+  return typeof (owned as OwnedType).type === "object";
+}
+
+function metadataOnly(obj: StoredObject): StoredObject {
+  const { managedFields: _dropped, ...metadata } = obj.metadata;
+  return { apiVersion: obj.apiVersion, kind: obj.kind, metadata };
 }
 
 function sameType(a: ResourceType, b: ResourceType): boolean {

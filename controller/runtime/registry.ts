@@ -33,6 +33,18 @@ export interface WatchMapping {
   map: (obj: StoredObject) => string[];
 }
 
+/** An owned child type, watched narrowly: only labelled children, and only their metadata. */
+export interface OwnedType {
+  type: ResourceType;
+  /** Watch only children matching this selector (e.g. `llmops.dev/prompt`), not every object. */
+  labelSelector?: string;
+  /**
+   * Cache only apiVersion, kind and metadata: enough to find the owner, without the children's
+   * data (controller-runtime's OnlyMetadata). Such an informer serves no cache reads.
+   */
+  metadataOnly?: boolean;
+}
+
 export interface ControllerRegistration {
   /** Label for metrics and logs; by convention the primary kind (`Prompt`). */
   name: string;
@@ -45,7 +57,7 @@ export interface ControllerRegistration {
    * Child types this controller creates with a controller owner reference to the primary: a
    * change or deletion of a child enqueues its owner (controller-runtime's `Owns`).
    */
-  owns?: ResourceType[];
+  owns?: (ResourceType | OwnedType)[];
   watches?: WatchMapping[];
 }
 

@@ -168,6 +168,31 @@ describe("Prompt reconciler", () => {
     expect(waited.code, waited.stderr).toBe(0);
   });
 
+  it("a deleted or edited ConfigMap is put back (owned, watched by label and metadata only)", async () => {
+    await apply(promptManifest(namespace, "watched"));
+    await readyWith("watched", 1);
+    const original = await configMapDocument("watched");
+    await kubectl(["delete", `--namespace=${namespace}`, "configmap/prompt-watched"]);
+    await eventually("the ConfigMap to be re-created", async () =>
+      (await client.tryGet(ConfigMapType, { namespace, name: "prompt-watched" }))
+        ? true
+        : undefined,
+    );
+    expect(await configMapDocument("watched")).toEqual(original);
+    const patched = await kubectl([
+      "patch",
+      `--namespace=${namespace}`,
+      "configmap/prompt-watched",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ data: { "prompt.json": "{}" } }),
+    ]);
+    expect(patched.code, patched.stderr).toBe(0);
+    await eventually("the edit to be reverted", async () =>
+      (await configMapDocument("watched")).version === 1 ? true : undefined,
+    );
+  });
+
   it("update → version 2; revert → version 1 again, Langfuse label moved, no new version", async () => {
     const url = langfuse.baseUrl;
     await apply(promptManifest(namespace, "lf", { langfuse: url }));

@@ -36,6 +36,9 @@ export const PromptType: ResourceType = llmopsKinds.Prompt;
 /** Removes what was published outside the cluster (only when the spec asks for it). */
 export const promptFinalizer = "llmops.dev/prompt-publications";
 
+/** On each published ConfigMap: the Prompt it belongs to. */
+export const promptLabel = "llmops.dev/prompt";
+
 /** The annotation gitsync sets: the commit that produced this spec. */
 export const revisionAnnotation = "llmops.dev/revision";
 
@@ -54,7 +57,8 @@ export function promptController(options: PromptControllerOptions = {}): Control
   return (deps) => ({
     name: "Prompt",
     type: PromptType,
-    owns: [ConfigMapType],
+    // Only our ConfigMaps, and only their metadata: enough to notice a deleted or edited one.
+    owns: [{ type: ConfigMapType, labelSelector: promptLabel, metadataOnly: true }],
     concurrency: options.concurrency ?? 4,
     reconcile: (request, context) => reconcilePrompt({ deps, registryFor }, request, context),
   });
@@ -138,7 +142,7 @@ async function reconcilePrompt(
           namespace: request.namespace,
           labels: {
             "app.kubernetes.io/managed-by": "llmops",
-            "llmops.dev/prompt": request.name,
+            [promptLabel]: request.name,
           },
           annotations: {
             "llmops.dev/version": String(plan.version),
@@ -203,7 +207,9 @@ async function reconcilePrompt(
 
   const message = `version ${String(plan.version)} is live${labels.length ? ` (labels: ${labels.join(", ")})` : ""}`;
   const changed = await writeStatus({ state: "Ready", reason: "Published", message }, next);
-  if (changed && plan.version !== prompt.status?.version) {
+  // The first version comes with the object's creation; Events mark changes after that.
+  const previousVersion = prompt.status?.version;
+  if (changed && previousVersion !== undefined && plan.version !== previousVersion) {
     void deps.events.record(prompt, {
       type: "Normal",
       reason: plan.minted ? "VersionCreated" : "VersionRestored",
