@@ -560,7 +560,7 @@ export interface ExperimentDatasetLangfuse {
   name: string;
   /**
    * Langfuse base URL. Defaults to https://cloud.langfuse.com.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    * @defaultValue `"https://cloud.langfuse.com"`
    */
@@ -685,7 +685,7 @@ export interface ExperimentEvaluatorCost {
 export interface ExperimentEvaluatorWebhook {
   /**
    * URL that receives the input, answer and expected answer.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    */
   url: string;
@@ -723,7 +723,7 @@ export interface ExperimentAnalysisGuardrail {
 export interface ExperimentTrackingMlflow {
   /**
    * MLflow tracking server URL.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    */
   trackingURI: string;
@@ -740,7 +740,7 @@ export interface ExperimentTrackingMlflow {
 export interface ExperimentTrackingLangfuse {
   /**
    * Langfuse base URL. Defaults to https://cloud.langfuse.com.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    * @defaultValue `"https://cloud.langfuse.com"`
    */
@@ -790,7 +790,7 @@ export interface ExperimentStatusResultMetric {
 export interface ExperimentVariantModelEndpoint {
   /**
    * Base URL of the OpenAI-compatible API.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    */
   baseURL: string;
@@ -992,7 +992,7 @@ export interface ExperimentVariantModelEndpointApiKeySecretRef {
 export interface ExperimentEvaluatorLlmJudgeModelEndpoint {
   /**
    * Base URL of the OpenAI-compatible API.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    */
   baseURL: string;

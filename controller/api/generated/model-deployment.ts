@@ -559,7 +559,7 @@ export interface ModelDeploymentStrategyCanaryAnalysisMetric {
 export interface ModelDeploymentStrategyCanaryAnalysisMetricPrometheus {
   /**
    * Prometheus base URL. Defaults to the controller's configured Prometheus.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    */
   address?: string;
@@ -606,7 +606,7 @@ export interface ModelDeploymentStrategyCanaryAnalysisMetricLangfuse {
   window?: string;
   /**
    * Langfuse base URL. Defaults to https://cloud.langfuse.com.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    * @defaultValue `"https://cloud.langfuse.com"`
    */

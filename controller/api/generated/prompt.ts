@@ -290,7 +290,7 @@ export interface PromptModelEndpoint {
   /**
    * Base URL of the OpenAI-compatible API, for example https://api.openai.com/v1 or
    * http://vllm.models.svc:8000/v1.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    */
   baseURL: string;
@@ -362,7 +362,7 @@ export interface PromptPublishConfigMap {
 export interface PromptPublishLangfuse {
   /**
    * Langfuse base URL. Defaults to https://cloud.langfuse.com.
-   * Pattern: `^https?://[^\s]+$`
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
    * Max length: 2048.
    * @defaultValue `"https://cloud.langfuse.com"`
    */
