@@ -92,3 +92,11 @@ describe("parseLogLevel", () => {
     expect(() => parseLogLevel("verbose")).toThrow(/log level must be one of/);
   });
 });
+
+describe("child bindings", () => {
+  it("censor secret names bound at the top level", () => {
+    const { lines, logger } = capture();
+    logger.child({ token: "t0k", apiKey: "k" }).info("x");
+    expect(lines[0]).toMatchObject({ token: redactedValue, apiKey: redactedValue });
+  });
+});
