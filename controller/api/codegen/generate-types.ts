@@ -59,7 +59,10 @@ function docComment(lines: string[], indent: string): string {
   const text = lines.filter((l) => l.trim() !== "").flatMap((l) => wrap(l, width));
   if (text.length === 0) return "";
   const body = text.map((l) => l.replace(/\*\//g, "*\\/"));
-  if (body.length === 1) return `${indent}/** ${body[0] ?? ""} */\n`;
+  const [only] = body;
+  if (body.length === 1 && only !== undefined && indent.length + only.length + 7 <= 100) {
+    return `${indent}/** ${only} */\n`;
+  }
   return `${indent}/**\n${body.map((l) => `${indent} * ${l}`).join("\n")}\n${indent} */\n`;
 }
 

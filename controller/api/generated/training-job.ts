@@ -576,7 +576,9 @@ export interface TrainingJobEvalDatasetVolume {
   path: string;
 }
 
-/** GPUs for the run. auto sizes them from the model's parameter count, the method and LoRA settings. */
+/**
+ * GPUs for the run. auto sizes them from the model's parameter count, the method and LoRA settings.
+ */
 export interface TrainingJobResourcesGpu {
   /**
    * GPU model such as nvidia-a100-80gb or nvidia-h100-80gb, or auto (the default) to pick the
