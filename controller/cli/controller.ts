@@ -13,6 +13,7 @@ import { Manager } from "../runtime/manager.js";
 import { RuntimeMetrics } from "../runtime/metrics.js";
 import type { ControllerSetup } from "../runtime/registry.js";
 import { promptController } from "../reconcilers/prompt/reconciler.js";
+import { experimentController } from "../reconcilers/experiment/reconciler.js";
 import type { CliIo } from "./program.js";
 import {
   collectGitSources,
@@ -26,7 +27,7 @@ import {
  * here (e.g. `promptController` from ../reconcilers/prompt/).
  */
 export function builtInControllers(): ControllerSetup[] {
-  return [promptController()];
+  return [promptController(), experimentController()];
 }
 
 export const fieldManager = "llmops-controller";

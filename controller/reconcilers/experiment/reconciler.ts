@@ -1,0 +1,670 @@
+// The Experiment reconciler (offline evaluation): observe (reads only) → plan (pure) → act → status.
+//
+// One reconcile runs one batch of calls and then requeues, so progress is written per batch (not
+// per item), a graceful shutdown only waits for one batch, and a spec change is seen between
+// batches. Results of a batch are written to owned ConfigMaps before status: a restarted controller
+// reads them back and never sends an already-scored item to the model again. Results belong to a
+// run id (a hash of everything that decides what is sent and how it is scored); a changed spec
+// starts a new run and drops the old run's results.
+import {
+  llmopsKinds,
+  type Experiment,
+  type ExperimentStatus,
+  type Prompt,
+} from "../../api/generated/index.js";
+import {
+  EndpointConcurrency,
+  createOpenAiChatClient,
+  defaultPriceTable,
+  mergePriceTables,
+  type ChatModelClient,
+  type ModelPrice,
+  type PriceTable,
+  type RetryPolicy,
+  lookupPrice,
+} from "../../backends/llm/index.js";
+import { MlflowTracker } from "../../backends/tracking/mlflow.js";
+import type { ExperimentTracker, TrackedRun } from "../../backends/tracking/tracking.js";
+import { EvaluatorConfigError } from "../../evaluators/index.js";
+import { TerminalError, TransientError, errorMessage } from "../../kube/errors.js";
+import { withControllerReference } from "../../kube/owner-references.js";
+import {
+  ConfigMapType,
+  type KubeObject,
+  type ResourceType,
+  type StoredObject,
+} from "../../kube/resources.js";
+import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
+import {
+  conditionTime,
+  statusChanged,
+  summarize,
+  type ReconcileOutcome,
+} from "../../runtime/conditions.js";
+import { contentHash } from "../../runtime/hash.js";
+import type {
+  ReconcileContext,
+  ReconcileRequest,
+  ReconcileResult,
+} from "../../runtime/reconciler.js";
+import type { ControllerDeps, ControllerSetup } from "../../runtime/registry.js";
+import { PromptType, revisionAnnotation } from "../prompt/reconciler.js";
+import {
+  DatasetError,
+  configMapSource,
+  finalizeItems,
+  inlineItems,
+  parseJsonLines,
+  type DatasetItem,
+} from "./dataset.js";
+import { buildEvaluators } from "./evaluators.js";
+import {
+  analyze,
+  comparisonsOf,
+  planBatch,
+  primaryMetricOf,
+  progressOf,
+  spentOf,
+  variantResults,
+  workUnits,
+} from "./plan.js";
+import {
+  appendRecords,
+  chunkKey,
+  chunkName,
+  decodeChunk,
+  type Chunk,
+  type ResultRecord,
+} from "./results.js";
+import { runBatch, type RunnableVariant } from "./runner.js";
+import { missingVariables, resolveVariant, type ResolvedVariant } from "./variants.js";
+
+export const ExperimentType: ResourceType = llmopsKinds.Experiment;
+
+/** Labels and annotations on the results ConfigMaps. */
+export const experimentLabel = "llmops.dev/experiment";
+export const runIdAnnotation = "llmops.dev/run-id";
+
+export interface ExperimentControllerOptions {
+  /** Prices merged over the defaults (models the defaults do not know, e.g. a local vLLM). */
+  prices?: Readonly<Record<string, ModelPrice>>;
+  /** Calls per batch as a multiple of spec.concurrency; default 8. */
+  batchFactor?: number;
+  /** Builds the tracker for spec.tracking.mlflow; tests may pass their own. */
+  mlflowFor?: (options: { trackingURI: string; token: string | null }) => ExperimentTracker;
+  /** Options for the model clients (retry policy, timeout) — tests shorten them. */
+  clientOptions?: { timeoutMs?: number; retry?: Partial<RetryPolicy> };
+  concurrency?: number;
+}
+
+export function experimentController(options: ExperimentControllerOptions = {}): ControllerSetup {
+  return (deps) => {
+    const prices = mergePriceTables(defaultPriceTable(), options.prices ?? {});
+    // spec.concurrency bounds the calls of one experiment; this only stops one endpoint from
+    // being flooded by many experiments at once.
+    const endpoints = new EndpointConcurrency({ defaultLimit: 256 });
+    return {
+      name: "Experiment",
+      type: ExperimentType,
+      owns: [ConfigMapType],
+      concurrency: options.concurrency ?? 4,
+      watches: [
+        {
+          type: PromptType,
+          map: (prompt) =>
+            deps.cache
+              .list<Experiment & KubeObject>(ExperimentType, {
+                namespace: prompt.metadata.namespace ?? "",
+              })
+              .filter((e) => e.spec.variants.some((v) => v.prompt.name === prompt.metadata.name))
+              .map((e) => `${e.metadata.namespace ?? ""}/${e.metadata.name}`),
+        },
+      ],
+      reconcile: (request, context) =>
+        reconcileExperiment({ deps, options, prices, endpoints }, request, context),
+    };
+  };
+}
+
+interface ExperimentDeps {
+  deps: ControllerDeps;
+  options: ExperimentControllerOptions;
+  prices: PriceTable;
+  endpoints: EndpointConcurrency;
+}
+
+type StoredExperiment = StoredObject<Experiment & KubeObject>;
+
+async function reconcileExperiment(
+  x: ExperimentDeps,
+  request: ReconcileRequest,
+  context: ReconcileContext,
+): Promise<ReconcileResult | undefined> {
+  const { deps } = x;
+  const experiment = deps.cache.get<Experiment & KubeObject>(ExperimentType, request);
+  if (!experiment) return undefined; // gone; its results ConfigMaps follow by garbage collection
+  if (experiment.spec.suspend) {
+    context.log.debug("suspended");
+    return undefined;
+  }
+  const now = conditionTime(deps.clock.now());
+  const previous = experiment.status ?? {};
+  const writeStatus = (outcome: ReconcileOutcome, next: ExperimentStatus) =>
+    writeExperimentStatus(deps, experiment, outcome, next, now);
+  const stall = async (reason: string, message: string, phase?: ExperimentStatus["phase"]) => {
+    await writeStatus(
+      { state: "Stalled", reason, message },
+      { ...previous, ...(phase ? { phase } : {}) },
+    );
+    void deps.events.record(experiment, {
+      type: "Warning",
+      reason,
+      action: "Reconcile",
+      note: message,
+    });
+    return new TerminalError(message, { reason });
+  };
+
+  const spec = experiment.spec;
+  if (spec.dataset === undefined) {
+    throw await stall(
+      "OnlineNotSupported",
+      "spec.traffic (online A/B) is not handled by this controller version; set spec.dataset for an offline evaluation",
+    );
+  }
+
+  // Observe: Prompts (cache), dataset, results so far (API, not the cache: the cache may lag our
+  // own writes, and reading a stale result set would pay for an item twice).
+  const resolved: ResolvedVariant[] = [];
+  for (const [i, variant] of spec.variants.entries()) {
+    const prompt = deps.cache.get<Prompt & KubeObject>(PromptType, {
+      namespace: request.namespace,
+      name: variant.prompt.name,
+    });
+    const resolution = resolveVariant(variant, i, prompt);
+    if (!resolution.ok) {
+      const { kind, reason, message } = resolution.problem;
+      if (kind === "stall") throw await stall(reason, message);
+      await writeStatus(
+        { state: "Progressing", reason, message },
+        { ...previous, phase: "Pending" },
+      );
+      return undefined; // the Prompt watch brings us back
+    }
+    resolved.push(resolution.variant);
+  }
+  const control = resolved.find((v) => v.control)?.name ?? resolved[0]?.name ?? "";
+
+  let items: DatasetItem[];
+  try {
+    items = await loadDataset(deps, experiment);
+  } catch (error) {
+    if (error instanceof DatasetError) throw await stall("InvalidDataset", error.message);
+    if (error instanceof MissingSecretError) throw await stall("DatasetNotFound", error.message);
+    throw error;
+  }
+  const missing = missingVariables(resolved, items);
+  if (missing.length > 0) throw await stall("InvalidDataset", missing.join("; "));
+  if (spec.budget !== undefined) {
+    const unpriced = resolved.filter((v) => priceOf(x.prices, v.model) === null);
+    if (unpriced.length > 0) {
+      throw await stall(
+        "UnknownPrice",
+        `spec.budget is set but model ${unpriced.map((v) => v.model).join(", ")} has no price, so the budget cannot be enforced; add it to the price table or remove spec.budget`,
+      );
+    }
+  }
+
+  const runId = contentHash({
+    variants: resolved.map((v) => ({ ...v, endpoint: v.endpoint.baseURL })),
+    items,
+    repetitions: spec.repetitions ?? 1,
+    evaluators: spec.evaluators,
+  }).slice(0, 16);
+  const chunks = await loadChunks(deps, experiment, runId);
+  const records = chunks.flatMap((c) => decodeChunk(c.text));
+  const variantNames = resolved.map((v) => v.name);
+  const units = workUnits(variantNames, items, spec.repetitions ?? 1);
+  const done = new Set(records.map((r) => r.key));
+  const running: ExperimentStatus = {
+    ...previous,
+    phase: "Running",
+    startedAt: previous.startedAt ?? now,
+    progress: progressOf(records, units.length),
+  };
+
+  // Plan.
+  const plan = planBatch({
+    units,
+    done,
+    spent: spentOf(records),
+    budget: spec.budget,
+    batchSize: Math.max(1, (spec.concurrency ?? 4) * (x.options.batchFactor ?? 8)),
+  });
+  if (plan.remaining === 0) {
+    return complete(x, experiment, resolved, control, records, units.length, runId, now);
+  }
+  if (plan.budgetReached !== null) {
+    const message = `budget reached: ${plan.budgetReached}; stopped after ${String(records.length)} of ${String(units.length)} calls, results so far kept`;
+    await writeStatus(
+      { state: "Stalled", reason: "BudgetExceeded", message },
+      {
+        ...running,
+        ...partialResults(experiment, resolved, control, records),
+        phase: "Failed",
+        completedAt: previous.completedAt ?? now,
+      },
+    );
+    void deps.events.record(experiment, {
+      type: "Warning",
+      reason: "BudgetExceeded",
+      action: "Evaluate",
+      note: message,
+    });
+    throw new TerminalError(message, { reason: "BudgetExceeded" });
+  }
+
+  // Act: one batch.
+  let runnable: Map<string, RunnableVariant>;
+  try {
+    runnable = await buildRunnable(x, experiment, resolved);
+  } catch (error) {
+    if (error instanceof EvaluatorConfigError) throw await stall("InvalidEvaluator", error.message);
+    if (error instanceof MissingSecretError) {
+      await writeStatus(
+        { state: "Failed", reason: "SecretNotFound", message: error.message },
+        running,
+      );
+      throw new TransientError(error.message, { cause: error });
+    }
+    throw error;
+  }
+  if (previous.phase !== "Running") {
+    await writeStatus(
+      {
+        state: "Progressing",
+        reason: "Evaluating",
+        message: `evaluating ${String(units.length)} calls (${String(items.length)} items × ${String(resolved.length)} variants × ${String(spec.repetitions ?? 1)} repetitions)`,
+      },
+      running,
+    );
+  }
+  const outcome = await runBatch({
+    units: plan.batch,
+    variants: runnable,
+    concurrency: spec.concurrency ?? 4,
+    budget: spec.budget,
+    spent: spentOf(records),
+    signal: context.signal,
+  });
+  if (outcome.records.length > 0) {
+    await saveRecords(deps, experiment, runId, chunks, outcome.records);
+  }
+  const all = [...records, ...outcome.records];
+  const progress = progressOf(all, units.length);
+  const next: ExperimentStatus = { ...running, progress };
+  if (outcome.fatal !== null) {
+    await writeStatus({ state: "Failed", reason: "ModelCallFailed", message: outcome.fatal }, next);
+    throw new TransientError(outcome.fatal);
+  }
+  if (outcome.records.length === 0 && outcome.transient.length > 0) {
+    const message = `${String(outcome.transient.length)} calls failed, will retry: ${outcome.transient[0] ?? ""}`;
+    await writeStatus({ state: "Failed", reason: "ModelCallFailed", message }, next);
+    throw new TransientError(message);
+  }
+  await writeStatus(
+    {
+      state: "Progressing",
+      reason: "Evaluating",
+      message: `${String(progress.completed ?? 0)} of ${String(units.length)} calls done`,
+    },
+    next,
+  );
+  return { requeueAfter: 1 };
+}
+
+function priceOf(prices: PriceTable, model: string): ModelPrice | null {
+  return lookupPrice(prices, model);
+}
+
+async function loadDataset(
+  deps: ControllerDeps,
+  experiment: StoredExperiment,
+): Promise<DatasetItem[]> {
+  const dataset = experiment.spec.dataset ?? {};
+  if (dataset.inline) {
+    return finalizeItems(inlineItems(dataset), "spec.dataset.inline", dataset.limit);
+  }
+  if (dataset.configMap) {
+    const key = dataset.configMap.key ?? "dataset.jsonl";
+    const source = configMapSource(dataset.configMap.name, key);
+    const cm = await deps.client.tryGet<KubeObject & { data?: Record<string, string> }>(
+      ConfigMapType,
+      { namespace: experiment.metadata.namespace ?? "", name: dataset.configMap.name },
+    );
+    if (cm === undefined) {
+      throw new DatasetError(`${source}: ConfigMap ${dataset.configMap.name} does not exist`);
+    }
+    const text = cm.data?.[key];
+    if (text === undefined) {
+      throw new DatasetError(
+        `${source}: the ConfigMap has no key ${key} (keys: ${Object.keys(cm.data ?? {}).join(", ")})`,
+      );
+    }
+    return finalizeItems(parseJsonLines(text, source), source, dataset.limit);
+  }
+  throw new DatasetError(
+    "spec.dataset: only inline and configMap datasets are supported by this controller version (huggingFace and langfuse are not yet)",
+  );
+}
+
+async function loadChunks(
+  deps: ControllerDeps,
+  experiment: StoredExperiment,
+  runId: string,
+): Promise<Chunk[]> {
+  const namespace = experiment.metadata.namespace ?? "";
+  const list = await deps.client.list<KubeObject & { data?: Record<string, string> }>(
+    ConfigMapType,
+    {
+      namespace,
+      labelSelector: `${experimentLabel}=${experiment.metadata.name}`,
+    },
+  );
+  const chunks: Chunk[] = [];
+  for (const cm of list.items) {
+    const owned = cm.metadata.ownerReferences?.some((o) => o.uid === experiment.metadata.uid);
+    if (!owned) continue;
+    if (cm.metadata.annotations?.[runIdAnnotation] !== runId) {
+      // A previous run (the spec changed): its results do not apply to this one.
+      await deps.client.delete(ConfigMapType, { namespace, name: cm.metadata.name });
+      continue;
+    }
+    const index = Number(cm.metadata.annotations[`llmops.dev/chunk`] ?? "-1");
+    if (Number.isInteger(index) && index >= 0)
+      chunks.push({ index, text: cm.data?.[chunkKey] ?? "" });
+  }
+  return chunks.sort((a, b) => a.index - b.index);
+}
+
+async function saveRecords(
+  deps: ControllerDeps,
+  experiment: StoredExperiment,
+  runId: string,
+  chunks: Chunk[],
+  records: readonly ResultRecord[],
+): Promise<void> {
+  const name = experiment.metadata.name;
+  for (const chunk of appendRecords(chunks, records)) {
+    const configMap: KubeObject = withControllerReference(
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name: chunkName(name, chunk.index),
+          namespace: experiment.metadata.namespace ?? "",
+          labels: { "app.kubernetes.io/managed-by": "llmops", [experimentLabel]: name },
+          annotations: { [runIdAnnotation]: runId, "llmops.dev/chunk": String(chunk.index) },
+        },
+        data: { [chunkKey]: chunk.text },
+      },
+      experiment,
+    );
+    await deps.client.apply(ConfigMapType, configMap, { force: true });
+    const existing = chunks.find((c) => c.index === chunk.index);
+    if (existing) existing.text = chunk.text;
+    else chunks.push(chunk);
+  }
+}
+
+async function endpointClient(
+  x: ExperimentDeps,
+  experiment: StoredExperiment,
+  endpoint: { baseURL: string; apiKeySecretRef?: { name: string; key: string } },
+  field: string,
+): Promise<ChatModelClient> {
+  const apiKey = endpoint.apiKeySecretRef
+    ? await readSecretValue(
+        x.deps.client,
+        experiment.metadata.namespace ?? "",
+        endpoint.apiKeySecretRef,
+        `${field}.apiKeySecretRef`,
+      )
+    : null;
+  return createOpenAiChatClient({
+    baseURL: endpoint.baseURL,
+    apiKey,
+    prices: x.prices,
+    concurrency: x.endpoints,
+    clock: x.deps.clock,
+    ...(x.options.clientOptions?.timeoutMs !== undefined
+      ? { timeoutMs: x.options.clientOptions.timeoutMs }
+      : {}),
+    ...(x.options.clientOptions?.retry ? { retry: x.options.clientOptions.retry } : {}),
+  });
+}
+
+async function buildRunnable(
+  x: ExperimentDeps,
+  experiment: StoredExperiment,
+  resolved: readonly ResolvedVariant[],
+): Promise<Map<string, RunnableVariant>> {
+  const namespace = experiment.metadata.namespace ?? "";
+  const out = new Map<string, RunnableVariant>();
+  for (const variant of resolved) {
+    const client = await endpointClient(
+      x,
+      experiment,
+      variant.endpoint,
+      `Prompt ${variant.promptName} spec.model.endpoint`,
+    );
+    const judgeClients = new Map<string, ChatModelClient>();
+    const webhookSecrets = new Map<string, string>();
+    for (const e of experiment.spec.evaluators) {
+      if (e.type === "llmJudge") {
+        const endpoint = e.llmJudge?.model?.endpoint;
+        judgeClients.set(
+          e.name,
+          endpoint
+            ? await endpointClient(
+                x,
+                experiment,
+                endpoint,
+                `spec.evaluators[${e.name}].llmJudge.model.endpoint`,
+              )
+            : client,
+        );
+      }
+      if (e.type === "webhook" && e.webhook?.secretRef) {
+        webhookSecrets.set(
+          e.name,
+          await readSecretValue(
+            x.deps.client,
+            namespace,
+            e.webhook.secretRef,
+            `spec.evaluators[${e.name}].webhook.secretRef`,
+          ),
+        );
+      }
+    }
+    const evaluators = buildEvaluators(experiment.spec.evaluators, variant, (e) => ({
+      clock: x.deps.clock,
+      ...(judgeClients.has(e.name) ? { judgeClient: judgeClients.get(e.name) } : {}),
+      ...(webhookSecrets.has(e.name) ? { webhookSecret: webhookSecrets.get(e.name) } : {}),
+    }));
+    out.set(variant.name, { resolved: variant, client, evaluators });
+  }
+  return out;
+}
+
+function partialResults(
+  experiment: StoredExperiment,
+  resolved: readonly ResolvedVariant[],
+  control: string,
+  records: readonly ResultRecord[],
+): Pick<ExperimentStatus, "results" | "comparisons"> {
+  const names = resolved.map((v) => v.name);
+  const decision = analyze(experiment.spec, records, names, control);
+  return {
+    results: variantResults(records, resolved, decision, experiment.spec.evaluators),
+    comparisons: comparisonsOf(decision, primaryMetricOf(experiment.spec).name),
+  };
+}
+
+async function complete(
+  x: ExperimentDeps,
+  experiment: StoredExperiment,
+  resolved: readonly ResolvedVariant[],
+  control: string,
+  records: readonly ResultRecord[],
+  total: number,
+  runId: string,
+  now: string,
+): Promise<ReconcileResult | undefined> {
+  const { deps } = x;
+  const previous = experiment.status ?? {};
+  const spec = experiment.spec;
+  const names = resolved.map((v) => v.name);
+  const decision = analyze(spec, records, names, control);
+  const results = variantResults(records, resolved, decision, spec.evaluators);
+  const next: ExperimentStatus = {
+    ...previous,
+    phase: "Completed",
+    startedAt: previous.startedAt ?? now,
+    completedAt:
+      previous.phase === "Completed" && previous.completedAt ? previous.completedAt : now,
+    progress: progressOf(records, total),
+    results,
+    comparisons: comparisonsOf(decision, primaryMetricOf(spec).name),
+    recommendation: decision.recommendation,
+  };
+  if (decision.winner !== null) next.winner = decision.winner;
+  else delete next.winner;
+
+  const mlflow = spec.tracking?.mlflow;
+  if (mlflow) {
+    try {
+      const token = mlflow.tokenSecretRef
+        ? await readSecretValue(
+            deps.client,
+            experiment.metadata.namespace ?? "",
+            mlflow.tokenSecretRef,
+            "spec.tracking.mlflow.tokenSecretRef",
+          )
+        : null;
+      const tracker = (x.options.mlflowFor ?? ((o) => new MlflowTracker(o)))({
+        trackingURI: mlflow.trackingURI,
+        token,
+      });
+      const tracked = await tracker.record(
+        mlflow.experimentName ??
+          `${experiment.metadata.namespace ?? ""}/${experiment.metadata.name}`,
+        `${experiment.metadata.uid}/${runId}`,
+        trackedRuns(experiment, resolved, results, decision.winner),
+      );
+      next.tracking = { ...next.tracking, mlflowRunURLs: tracked.runURLs };
+    } catch (error) {
+      const message = `results are complete but recording them in MLflow failed: ${errorMessage(error)}`;
+      await writeExperimentStatus(
+        deps,
+        experiment,
+        { state: "Failed", reason: "TrackingFailed", message },
+        { ...next, phase: "Analyzing" },
+        now,
+      );
+      throw new TransientError(message, { cause: error });
+    }
+  }
+
+  const changed = await writeExperimentStatus(
+    deps,
+    experiment,
+    { state: "Ready", reason: "Completed", message: decision.recommendation },
+    next,
+    now,
+  );
+  if (changed && previous.phase !== "Completed") {
+    void deps.events.record(experiment, {
+      type: "Normal",
+      reason: "Completed",
+      action: "Evaluate",
+      note: decision.recommendation,
+    });
+  }
+  return undefined;
+}
+
+function trackedRuns(
+  experiment: StoredExperiment,
+  resolved: readonly ResolvedVariant[],
+  results: NonNullable<ExperimentStatus["results"]>,
+  winner: string | null,
+): TrackedRun[] {
+  const revision = experiment.metadata.annotations?.[revisionAnnotation];
+  return resolved.map((v) => {
+    const result = results.find((r) => r.variant === v.name);
+    const metrics: Record<string, number> = { n: result?.n ?? 0 };
+    for (const m of result?.metrics ?? []) {
+      if (m.mean !== undefined) metrics[`${m.name}.mean`] = m.mean;
+      if (m.ciLow !== undefined) metrics[`${m.name}.ci_low`] = m.ciLow;
+      if (m.ciHigh !== undefined) metrics[`${m.name}.ci_high`] = m.ciHigh;
+      if (m.passRate !== undefined) metrics[`${m.name}.pass_rate`] = m.passRate;
+    }
+    if (result?.latencyP50Ms !== undefined) metrics["latency_p50_ms"] = result.latencyP50Ms;
+    if (result?.latencyP95Ms !== undefined) metrics["latency_p95_ms"] = result.latencyP95Ms;
+    if (result?.costUSD !== undefined) metrics["cost_usd"] = result.costUSD;
+    return {
+      name: v.name,
+      params: {
+        prompt: v.promptName,
+        prompt_version: String(v.promptVersion),
+        prompt_hash: v.promptHash,
+        model: v.model,
+        ...(revision !== undefined ? { git_revision: revision } : {}),
+      },
+      metrics,
+      tags: {
+        "llmops.experiment": `${experiment.metadata.namespace ?? ""}/${experiment.metadata.name}`,
+        "llmops.variant": v.name,
+        "llmops.control": String(v.control),
+        "llmops.winner": String(winner === v.name),
+      },
+    };
+  });
+}
+
+/** Computes conditions for `outcome` and writes status once, only if it changed. */
+async function writeExperimentStatus(
+  deps: ControllerDeps,
+  experiment: StoredExperiment,
+  outcome: ReconcileOutcome,
+  next: ExperimentStatus,
+  now: string,
+): Promise<boolean> {
+  const summary = summarize({
+    previous: experiment.status?.conditions,
+    previousObservedGeneration: experiment.status?.observedGeneration,
+    generation: experiment.metadata.generation ?? 0,
+    outcome,
+    now,
+  });
+  const status: ExperimentStatus = {
+    ...next,
+    conditions: summary.conditions,
+    ...(summary.observedGeneration !== undefined
+      ? { observedGeneration: summary.observedGeneration }
+      : {}),
+  };
+  if (!statusChanged(experiment.status, status)) return false;
+  await deps.client.applyStatus(
+    ExperimentType,
+    {
+      apiVersion: ExperimentType.apiVersion,
+      kind: ExperimentType.kind,
+      metadata: { name: experiment.metadata.name, namespace: experiment.metadata.namespace },
+      status,
+    },
+    { force: true },
+  );
+  return true;
+}

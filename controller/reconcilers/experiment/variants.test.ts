@@ -1,0 +1,134 @@
+import { describe, expect, it } from "vitest";
+import type { ExperimentVariant, Prompt } from "../../api/generated/index.js";
+import { promptContentHash } from "../prompt/content.js";
+import { itemVariables, missingVariables, renderMessages, resolveVariant } from "./variants.js";
+
+function prompt(options: { version?: number; stale?: boolean; labels?: string[] } = {}): Prompt {
+  const spec: Prompt["spec"] = {
+    template: {
+      messages: [
+        { role: "system", content: "Answer for {{product}}." },
+        { role: "user", content: "{{question}} <{{note}}>" },
+      ],
+    },
+    variables: [
+      { name: "product", default: "Acme" },
+      { name: "question", required: true },
+      { name: "note", required: false },
+    ],
+    model: {
+      name: "gpt-4o-mini",
+      endpoint: { baseURL: "http://llm/v1" },
+      parameters: { temperature: 0.2, maxTokens: 50 },
+    },
+    labels: options.labels ?? ["production"],
+  };
+  return {
+    apiVersion: "llmops.dev/v1alpha1",
+    kind: "Prompt",
+    metadata: { name: "qa", namespace: "ns" },
+    spec,
+    status: {
+      version: options.version ?? 4,
+      contentHash: options.stale ? "sha256:old" : promptContentHash(spec),
+      history: [
+        { version: 4, contentHash: "h4", labels: options.labels ?? ["production"] },
+        { version: 3, contentHash: "h3", labels: ["staging"] },
+      ],
+    },
+  };
+}
+
+const variant = (p: ExperimentVariant["prompt"], model?: ExperimentVariant["model"]) =>
+  ({ name: "v", prompt: p, ...(model ? { model } : {}) }) as ExperimentVariant;
+
+describe("resolveVariant", () => {
+  it.each([
+    ["no Prompt", variant({ name: "qa" }), undefined, "stall", "PromptNotFound", /does not exist/],
+    [
+      "not versioned yet",
+      variant({ name: "qa" }),
+      prompt({ stale: true }),
+      "wait",
+      "PromptNotReady",
+      /waiting/,
+    ],
+    [
+      "an old version",
+      variant({ name: "qa", version: 3 }),
+      prompt(),
+      "stall",
+      "PromptVersionUnavailable",
+      /version 3 of Prompt qa is not available: only the live version 4/,
+    ],
+    [
+      "a label on an old version",
+      variant({ name: "qa", label: "staging" }),
+      prompt(),
+      "stall",
+      "PromptVersionUnavailable",
+      /label staging of Prompt qa is on version 3/,
+    ],
+    [
+      "an unknown label",
+      variant({ name: "qa", label: "canary" }),
+      prompt(),
+      "stall",
+      "PromptVersionUnavailable",
+      /has no version labelled canary/,
+    ],
+  ])("%s", (_name, v, p, kind, reason, message) => {
+    const r = resolveVariant(v, 0, p);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.problem).toMatchObject({ kind, reason });
+      expect(r.problem.message).toMatch(message);
+    }
+  });
+
+  it("resolves the live version by label, version or neither, with the model override", () => {
+    for (const ref of [
+      { name: "qa" },
+      { name: "qa", version: 4 },
+      { name: "qa", label: "production" },
+    ]) {
+      const r = resolveVariant(
+        variant(ref, { name: "gpt-4o", parameters: { temperature: 0 } }),
+        0,
+        prompt(),
+      );
+      expect(r.ok && r.variant).toMatchObject({
+        promptVersion: 4,
+        model: "gpt-4o",
+        temperature: 0,
+        maxTokens: 50,
+        endpoint: { baseURL: "http://llm/v1" },
+      });
+    }
+  });
+});
+
+describe("rendering", () => {
+  const resolved = (() => {
+    const r = resolveVariant(variant({ name: "qa" }), 0, prompt());
+    if (!r.ok) throw new Error("unexpected");
+    return r.variant;
+  })();
+  it("fills defaults, stringifies values, does not HTML-escape", () => {
+    const vars = itemVariables(resolved, {
+      id: "1",
+      vars: { question: "Is 1 < 2 & 3 > 2?", note: { a: 1 } },
+    });
+    expect(vars.ok).toBe(true);
+    if (!vars.ok) return;
+    expect(renderMessages(resolved, vars.view)).toEqual([
+      { role: "system", content: "Answer for Acme." },
+      { role: "user", content: 'Is 1 < 2 & 3 > 2? <{"a":1}>' },
+    ]);
+  });
+  it("reports items without a required variable", () => {
+    expect(missingVariables([resolved], [{ id: "7", vars: {} }])).toEqual([
+      "dataset item 7 has no value for question, required by Prompt qa (variant v)",
+    ]);
+  });
+});
