@@ -4,6 +4,9 @@ import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";
 import { registerValidateCommand } from "./validate.js";
 import { registerRollbackCommand } from "./rollback.js";
+import { registerStatusCommand } from "./status.js";
+import { registerDiffCommand } from "./diff.js";
+import { registerSyncCommand } from "./sync.js";
 
 /** Where a command writes; injected so tests read output without touching process streams. */
 export interface CliIo {
@@ -37,6 +40,9 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
     .exitOverride();
   registerValidateCommand(program, io);
   registerRollbackCommand(program, io);
+  registerStatusCommand(program, io);
+  registerDiffCommand(program, io);
+  registerSyncCommand(program, io);
   program.addCommand(controllerCommand({ io }));
   return program;
 }
