@@ -101,6 +101,7 @@ export async function computeDiff(
   client: KubeClient,
   loaded: LoadedRevision,
   source: string,
+  statusNamespace?: string,
 ): Promise<DiffReport> {
   const crds = await loadCrds();
   const report: DiffReport = {
@@ -145,6 +146,7 @@ export async function computeDiff(
     ConfigMapType,
     {
       labelSelector: `${statusSourceLabel}=${source}`,
+      ...(statusNamespace !== undefined && { namespace: statusNamespace }),
     },
   );
   const state = inventories.items.map(decodeSyncState).find((s) => s !== undefined);
@@ -295,6 +297,10 @@ export function registerDiffCommand(program: Command, io: CliIo): void {
       "namespace for manifests that name none (the source's targetNamespace)",
       "default",
     )
+    .option(
+      "--status-namespace <ns>",
+      "namespace of the source's llmops-sync-<source> ConfigMap (default: searched in all)",
+    )
     .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     .addOption(
       new Option("-o, --output <format>", "output format")
@@ -309,6 +315,7 @@ export function registerDiffCommand(program: Command, io: CliIo): void {
         path: string[];
         source: string;
         namespace: string;
+        statusNamespace?: string;
         kubeconfig?: string;
         output: "text" | "markdown" | "json";
       }) => {
@@ -335,7 +342,7 @@ export function registerDiffCommand(program: Command, io: CliIo): void {
         });
         let report: DiffReport;
         try {
-          report = await computeDiff(client, loaded, opts.source);
+          report = await computeDiff(client, loaded, opts.source, opts.statusNamespace);
         } finally {
           await client.close();
         }

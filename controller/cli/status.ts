@@ -3,7 +3,8 @@
 import { Command, Option } from "commander";
 import { llmopsKinds } from "../api/generated/index.js";
 import type { KubeClient } from "../kube/client.js";
-import { NotFoundError } from "../kube/errors.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { NotFoundError, TransientError } from "../kube/errors.js";
 import { ConfigMapType, type KubeObject, type StoredObject } from "../kube/resources.js";
 import { revisionAnnotation, sourceAnnotation } from "../gitsync/revision.js";
 import { decodeSyncState, statusLabel } from "../gitsync/sync-status.js";
@@ -77,6 +78,18 @@ export function formatAge(created: string, now: number): string {
   return `${String(Math.floor(s / 86_400))}d`;
 }
 
+/** Retries what the apiserver says may work soon (429 while a new CRD's storage starts, 5xx). */
+async function withRetries<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err: unknown) {
+      if (!(err instanceof TransientError) || attempt >= 5) throw err;
+      await sleep(err.retryAfterMs ?? 500 * attempt);
+    }
+  }
+}
+
 export async function collectStatus(
   client: KubeClient,
   options: { namespace?: string; source?: string },
@@ -86,9 +99,11 @@ export async function collectStatus(
     let items: StoredObject<StatusObject>[];
     try {
       items = (
-        await client.list<StatusObject>(type, {
-          ...(options.namespace !== undefined && { namespace: options.namespace }),
-        })
+        await withRetries(() =>
+          client.list<StatusObject>(type, {
+            ...(options.namespace !== undefined && { namespace: options.namespace }),
+          }),
+        )
       ).items;
     } catch (err: unknown) {
       if (err instanceof NotFoundError) continue; // CRD not installed
