@@ -147,8 +147,16 @@ async function reconcileExperiment(
     context.log.debug("suspended");
     return undefined;
   }
-  const now = conditionTime(deps.clock.now());
   const previous = experiment.status ?? {};
+  // A finished run stays finished: a Prompt that moves on later does not silently re-run (and
+  // re-spend) it. Changing the Experiment's spec (a new generation) starts a new run.
+  if (
+    previous.observedGeneration === experiment.metadata.generation &&
+    (previous.phase === "Completed" || previous.phase === "Failed")
+  ) {
+    return undefined;
+  }
+  const now = conditionTime(deps.clock.now());
   const writeStatus = (outcome: ReconcileOutcome, next: ExperimentStatus) =>
     writeExperimentStatus(deps, experiment, outcome, next, now);
   const stall = async (reason: string, message: string, phase?: ExperimentStatus["phase"]) => {
