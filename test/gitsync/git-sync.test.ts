@@ -294,8 +294,14 @@ describe("git sync", () => {
       async () => ((await systemText("triage")) === "after the outage" ? true : undefined),
       30_000,
     );
-    const recovered = await readSyncState(client, ns.name, "main");
-    expect(recovered?.status.conditions.find((c) => c.type === "Ready")?.status).toBe("True");
+    // The sync status is written just after the objects are applied: wait for it too.
+    const recovered = await eventually("Ready again in the sync status", async () => {
+      const s = await readSyncState(client, ns.name, "main");
+      return s?.status.conditions.find((c) => c.type === "Ready")?.status === "True"
+        ? s
+        : undefined;
+    });
+    expect(recovered.status.lastAppliedRevision).not.toBe(sha);
   });
 
   it("does nothing for a suspended source", async () => {
