@@ -278,11 +278,16 @@ describe("git sync", () => {
         : undefined,
     );
     expect(failed).toBe(true);
-    const state = await readSyncState(client, ns.name, "main");
-    const ready = state?.status.conditions.find((c) => c.type === "Ready");
+    // The failure metric is counted before the status is written: wait for the status.
+    const state = await eventually("the sync status to say FetchFailed", async () => {
+      const s = await readSyncState(client, ns.name, "main");
+      const r = s?.status.conditions.find((c) => c.type === "Ready");
+      return r?.reason === "FetchFailed" ? s : undefined;
+    });
+    const ready = state.status.conditions.find((c) => c.type === "Ready");
     expect(ready).toMatchObject({ status: "False", reason: "FetchFailed" });
     expect(ready?.message).toContain("127.0.0.1");
-    expect(state?.status.lastAppliedRevision).toBe(sha);
+    expect(state.status.lastAppliedRevision).toBe(sha);
     expect(await systemText("triage")).toBe("live");
 
     // Back again: the retry (not the 30 s interval) brings it to Ready.

@@ -131,7 +131,12 @@ describe("webhook receiver and llmops rollback", () => {
     await eventually("v2 applied without waiting for the interval", async () =>
       (await systemText("triage")) === "v2" ? true : undefined,
     );
-    expect((await readSyncState(client, ns.name, "main"))?.status.lastAppliedRevision).toBe(v2);
+    // The sync status is written just after the objects are applied: wait for it too.
+    await eventually("the sync status to record v2", async () =>
+      (await readSyncState(client, ns.name, "main"))?.status.lastAppliedRevision === v2
+        ? true
+        : undefined,
+    );
 
     // GitLab and Gitea deliveries are accepted too.
     expect((await post({ "x-gitlab-event": "Push Hook", "x-gitlab-token": secret })).status).toBe(

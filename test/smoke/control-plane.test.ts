@@ -11,27 +11,12 @@ import {
   setHeaderOptions,
   type KubernetesObject,
 } from "@kubernetes/client-node";
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { readVersions } from "../env/versions.js";
 import { helm, kubectl, testKubeConfig, useTestNamespace } from "../support/cluster.js";
+import { eventually } from "../runtime/helpers.js";
 
 const versions = readVersions();
-
-/** Polls until `check` returns a value (not undefined) or the time runs out. */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 describe("test control plane", () => {
   const ns = useTestNamespace("smoke");
