@@ -35,12 +35,7 @@ import {
   type StoredObject,
 } from "../../kube/resources.js";
 import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
-import {
-  conditionTime,
-  statusChanged,
-  summarize,
-  type ReconcileOutcome,
-} from "../../runtime/conditions.js";
+import { conditionTime, type ReconcileOutcome } from "../../runtime/conditions.js";
 import { contentHash } from "../../runtime/hash.js";
 import type {
   ReconcileContext,
@@ -78,6 +73,7 @@ import {
 } from "./results.js";
 import { runBatch, type RunnableVariant } from "./runner.js";
 import { missingVariables, resolveVariant, type ResolvedVariant } from "./variants.js";
+import { writeStatus as writeKstatus } from "../../runtime/status.js";
 
 export const ExperimentType: ResourceType = llmopsKinds.Experiment;
 
@@ -158,7 +154,14 @@ async function reconcileExperiment(
   }
   const now = conditionTime(deps.clock.now());
   const writeStatus = (outcome: ReconcileOutcome, next: ExperimentStatus) =>
-    writeExperimentStatus(deps, experiment, outcome, next, now);
+    writeKstatus({
+      client: deps.client,
+      type: ExperimentType,
+      object: experiment,
+      outcome,
+      next,
+      now,
+    });
   const stall = async (reason: string, message: string, phase?: ExperimentStatus["phase"]) => {
     await writeStatus(
       { state: "Stalled", reason, message },
@@ -573,24 +576,26 @@ async function complete(
       next.tracking = { ...next.tracking, mlflowRunURLs: tracked.runURLs };
     } catch (error) {
       const message = `results are complete but recording them in MLflow failed: ${errorMessage(error)}`;
-      await writeExperimentStatus(
-        deps,
-        experiment,
-        { state: "Failed", reason: "TrackingFailed", message },
-        { ...next, phase: "Analyzing" },
+      await writeKstatus({
+        client: deps.client,
+        type: ExperimentType,
+        object: experiment,
+        outcome: { state: "Failed", reason: "TrackingFailed", message },
+        next: { ...next, phase: "Analyzing" },
         now,
-      );
+      });
       throw new TransientError(message, { cause: error });
     }
   }
 
-  const changed = await writeExperimentStatus(
-    deps,
-    experiment,
-    { state: "Ready", reason: "Completed", message: decision.recommendation },
+  const changed = await writeKstatus({
+    client: deps.client,
+    type: ExperimentType,
+    object: experiment,
+    outcome: { state: "Ready", reason: "Completed", message: decision.recommendation },
     next,
     now,
-  );
+  });
   if (changed && previous.phase !== "Completed") {
     void deps.events.record(experiment, {
       type: "Normal",
@@ -639,40 +644,4 @@ function trackedRuns(
       },
     };
   });
-}
-
-/** Computes conditions for `outcome` and writes status once, only if it changed. */
-async function writeExperimentStatus(
-  deps: ControllerDeps,
-  experiment: StoredExperiment,
-  outcome: ReconcileOutcome,
-  next: ExperimentStatus,
-  now: string,
-): Promise<boolean> {
-  const summary = summarize({
-    previous: experiment.status?.conditions,
-    previousObservedGeneration: experiment.status?.observedGeneration,
-    generation: experiment.metadata.generation ?? 0,
-    outcome,
-    now,
-  });
-  const status: ExperimentStatus = {
-    ...next,
-    conditions: summary.conditions,
-    ...(summary.observedGeneration !== undefined
-      ? { observedGeneration: summary.observedGeneration }
-      : {}),
-  };
-  if (!statusChanged(experiment.status, status)) return false;
-  await deps.client.applyStatus(
-    ExperimentType,
-    {
-      apiVersion: ExperimentType.apiVersion,
-      kind: ExperimentType.kind,
-      metadata: { name: experiment.metadata.name, namespace: experiment.metadata.namespace },
-      status,
-    },
-    { force: true },
-  );
-  return true;
 }

@@ -10,12 +10,7 @@ import { TerminalError, TransientError, errorMessage } from "../../kube/errors.j
 import { addFinalizer, isBeingDeleted, removeFinalizer } from "../../kube/finalizers.js";
 import { withControllerReference } from "../../kube/owner-references.js";
 import type { KubeObject } from "../../kube/resources.js";
-import {
-  conditionTime,
-  statusChanged,
-  summarize,
-  type ReconcileOutcome,
-} from "../../runtime/conditions.js";
+import { conditionTime, type ReconcileOutcome } from "../../runtime/conditions.js";
 import type {
   ReconcileContext,
   ReconcileRequest,
@@ -30,6 +25,7 @@ import type { PromptRegistry } from "../../backends/prompt-registry/prompt-regis
 import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
 import { checkTemplate, promptContentHash } from "./content.js";
 import { configMapKey, configMapName, planPromptVersion, publishedDocument } from "./plan.js";
+import { writeStatus as writeKstatus } from "../../runtime/status.js";
 
 export const PromptType: ResourceType = llmopsKinds.Prompt;
 
@@ -93,7 +89,7 @@ async function reconcilePrompt(
   const now = conditionTime(deps.clock.now());
   const revision = prompt.metadata.annotations?.[revisionAnnotation];
   const writeStatus = (outcome: ReconcileOutcome, next: PromptStatus) =>
-    writePromptStatus(deps, prompt, outcome, next, now);
+    writeKstatus({ client: deps.client, type: PromptType, object: prompt, outcome, next, now });
 
   // Plan: a template that cannot work stops here; what was published stays as it was.
   const problems = checkTemplate(prompt.spec);
@@ -220,42 +216,6 @@ async function reconcilePrompt(
     });
   }
   return { requeueAfter: driftCheckMs };
-}
-
-/** Computes conditions for `outcome` and writes status once, only if it changed. */
-async function writePromptStatus(
-  deps: ControllerDeps,
-  prompt: StoredObject<Prompt>,
-  outcome: ReconcileOutcome,
-  next: PromptStatus,
-  now: string,
-): Promise<boolean> {
-  const summary = summarize({
-    previous: prompt.status?.conditions,
-    previousObservedGeneration: prompt.status?.observedGeneration,
-    generation: prompt.metadata.generation ?? 0,
-    outcome,
-    now,
-  });
-  const status: PromptStatus = {
-    ...next,
-    conditions: summary.conditions,
-    ...(summary.observedGeneration !== undefined
-      ? { observedGeneration: summary.observedGeneration }
-      : {}),
-  };
-  if (!statusChanged(prompt.status, status)) return false;
-  await deps.client.applyStatus(
-    PromptType,
-    {
-      apiVersion: PromptType.apiVersion,
-      kind: PromptType.kind,
-      metadata: { name: prompt.metadata.name, namespace: prompt.metadata.namespace },
-      status,
-    },
-    { force: true },
-  );
-  return true;
 }
 
 async function langfuseCredentials(

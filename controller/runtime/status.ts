@@ -1,0 +1,53 @@
+// The one place a reconciler's status reaches the apiserver: conditions are derived from the
+// outcome (kstatus), and the status subresource is written once, only when it changed.
+import type { KubeClient } from "../kube/client.js";
+import type { KubeObject, ResourceType, StoredObject } from "../kube/resources.js";
+import { statusChanged, summarize, type Condition, type ReconcileOutcome } from "./conditions.js";
+
+/** The status fields every kind shares. */
+export interface KstatusFields {
+  observedGeneration?: number;
+  conditions?: Condition[];
+}
+
+/**
+ * Summarizes `outcome` into `next` and writes it by server-side apply to the status subresource
+ * (the controller owns the whole status), unless it equals what the object already has.
+ * Resolves to true when it wrote.
+ */
+export async function writeStatus<S extends KstatusFields>(options: {
+  client: KubeClient;
+  type: ResourceType;
+  object: StoredObject<KubeObject & { status?: S }>;
+  outcome: ReconcileOutcome;
+  next: S;
+  now: string;
+}): Promise<boolean> {
+  const { client, type, object, outcome, next, now } = options;
+  const summary = summarize({
+    previous: object.status?.conditions,
+    previousObservedGeneration: object.status?.observedGeneration,
+    generation: object.metadata.generation ?? 0,
+    outcome,
+    now,
+  });
+  const status: S = {
+    ...next,
+    conditions: summary.conditions,
+    ...(summary.observedGeneration !== undefined
+      ? { observedGeneration: summary.observedGeneration }
+      : {}),
+  };
+  if (!statusChanged(object.status, status)) return false;
+  await client.applyStatus(
+    type,
+    {
+      apiVersion: type.apiVersion,
+      kind: type.kind,
+      metadata: { name: object.metadata.name, namespace: object.metadata.namespace },
+      status,
+    },
+    { force: true },
+  );
+  return true;
+}
