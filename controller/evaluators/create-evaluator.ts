@@ -4,7 +4,7 @@
 import type { ChatModelClient } from "../backends/llm/types.js";
 import type { Clock } from "../runtime/clock.js";
 import { compileJsonSchema, jsonSchemaValid } from "./json-schema.js";
-import { llmJudge, validateJudgeOptions, type JudgeScale } from "./llm-judge.js";
+import { llmJudge, validateJudgeOptions, type LlmJudgeOptions } from "./llm-judge.js";
 import { numericTolerance, type NumberExtraction } from "./numeric.js";
 import { compileRegex, contains, exactMatch, regexMatch, type NormalizeOptions } from "./text.js";
 import { costWithin, latencyWithin } from "./thresholds.js";
@@ -33,17 +33,7 @@ export type EvaluatorSpec =
     }
   | { name: string; type: "latency"; maxMs: number }
   | { name: string; type: "cost"; maxUSD: number }
-  | {
-      name: string;
-      type: "llmJudge";
-      model: string;
-      rubric: string;
-      scale: JudgeScale;
-      passThreshold?: number;
-      temperature?: number;
-      maxTokens?: number;
-      structuredOutput?: boolean;
-    }
+  | ({ name: string; type: "llmJudge" } & Omit<LlmJudgeOptions, "client">)
   | { name: string; type: "webhook"; url: string; timeoutMs?: number; maxResponseBytes?: number };
 
 /** What some evaluators need from outside: resolved by the reconciler from Secrets and endpoints. */
