@@ -108,6 +108,11 @@ export interface ExperimentStatus {
    * Max length: 4096.
    */
   recommendation?: string;
+  /**
+   * The promotion decision for the winner: which Prompt version should get spec.promotion.label,
+   * and whether the git commit that does it was written.
+   */
+  promotion?: ExperimentStatusPromotion;
   /** Links to the runs in tracking systems. */
   tracking?: ExperimentStatusTracking;
   /**
@@ -272,11 +277,13 @@ export interface ExperimentBudget {
 /** What happens when a winner is found. */
 export interface ExperimentPromotion {
   /**
-   * manual (report only) or auto (move promotion.label of the winner's Prompt onto the winning
-   * version). Defaults to manual.
+   * manual: the decision stays in status.promotion until someone runs `llmops promote
+   * experiment/<name>`; auto: once a winner is found, the controller writes the git commit that
+   * gives the winning Prompt version promotion.label (through the git source the Prompt was synced
+   * from), and the cluster follows git. Defaults to manual.
    * @defaultValue `"manual"`
    */
-  mode?: "manual" | "auto";
+  policy?: "manual" | "auto";
   /**
    * Prompt label moved to the winner. Defaults to production.
    * Pattern: `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
@@ -415,6 +422,50 @@ export interface ExperimentStatusComparison {
   significant?: boolean;
 }
 
+/**
+ * The promotion decision for the winner: which Prompt version should get spec.promotion.label, and
+ * whether the git commit that does it was written.
+ */
+export interface ExperimentStatusPromotion {
+  /**
+   * Pending: awaiting `llmops promote` (policy manual) or the commit (auto); Promoted: the commit
+   * was written; NotNeeded: the winning version already has the label; Failed: the commit could not
+   * be written (see message).
+   */
+  state: "Pending" | "Promoted" | "NotNeeded" | "Failed";
+  /**
+   * Name of the winning variant's Prompt.
+   * Max length: 253.
+   */
+  prompt?: string;
+  /**
+   * Winning Prompt version.
+   * Integer.
+   * Range: >= 1.
+   */
+  version?: number;
+  /**
+   * Content hash of the winning Prompt version.
+   * Max length: 80.
+   */
+  contentHash?: string;
+  /**
+   * Label the winning version gets.
+   * Max length: 63.
+   */
+  label?: string;
+  /**
+   * The git commit that promoted it, once written.
+   * Max length: 64.
+   */
+  commit?: string;
+  /**
+   * What happened or what to do, in words.
+   * Max length: 1024.
+   */
+  message?: string;
+}
+
 /** Links to the runs in tracking systems. */
 export interface ExperimentStatusTracking {
   /**
@@ -547,6 +598,13 @@ export interface ExperimentDatasetHuggingFace {
    * @defaultValue `"main"`
    */
   revision?: string;
+  /**
+   * Hub URL, for a private Hub or mirror. Defaults to the controller's HF_ENDPOINT, else
+   * https://huggingface.co.
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
+   * Max length: 2048.
+   */
+  endpoint?: string;
   /** Secret key that holds a Hub token, for private datasets. */
   tokenSecretRef?: ExperimentDatasetHuggingFaceTokenSecretRef;
 }
