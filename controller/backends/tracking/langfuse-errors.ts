@@ -1,0 +1,132 @@
+// Typed failures of Langfuse public-API requests made through @langfuse/client, shared by the
+// tracker and the dataset loader. Callers branch on the class: refused keys and a missing dataset
+// need a spec or Secret fix; the rest may pass on a retry. Messages name the request and Langfuse's
+// own error text, never the keys (the client's errors carry response data only, no request headers).
+//
+// The client's error classes live in @langfuse/core, which is not our direct dependency, so they
+// are recognised by shape: LangfuseAPIError has `statusCode` and `body`; the timeout error has
+// neither, only its message ("Timeout exceeded when calling …").
+
+/** A Langfuse request failed; `request` is e.g. `POST /api/public/ingestion`. */
+export class LangfuseRequestError extends Error {
+  override name = "LangfuseRequestError";
+  constructor(
+    message: string,
+    readonly request: string,
+    /** HTTP status, or null when no response came (timeout, connection refused). */
+    readonly status: number | null,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+
+  /** Timeouts, connection failures, 408, 429 and 5xx may pass later; other 4xx will not. */
+  get retryable(): boolean {
+    const s = this.status;
+    return s === null || s === 408 || s === 429 || s >= 500;
+  }
+}
+
+/** Langfuse refused the public/secret key pair (401) or its project lacks access (403). */
+export class LangfuseAuthError extends LangfuseRequestError {
+  override name = "LangfuseAuthError";
+}
+
+/** The named object (dataset, dataset item, run) does not exist in the key's project. */
+export class LangfuseNotFoundError extends LangfuseRequestError {
+  override name = "LangfuseNotFoundError";
+}
+
+/** One event of an ingestion batch that Langfuse rejected. */
+export interface IngestionFailure {
+  /** The event envelope id. */
+  eventId: string;
+  /** e.g. `trace-create`; null when Langfuse reported an id we did not send. */
+  type: string | null;
+  /** The trace, observation or score id the event carried. */
+  bodyId: string | null;
+  status: number;
+  message: string;
+}
+
+/** An ingestion batch was accepted (207) but some of its events were rejected. */
+export class LangfuseIngestionError extends LangfuseRequestError {
+  override name = "LangfuseIngestionError";
+  constructor(
+    message: string,
+    readonly failures: readonly IngestionFailure[],
+  ) {
+    super(message, "POST /api/public/ingestion", 207);
+  }
+
+  /** Whether every rejected event may pass on a retry (all 5xx/429). */
+  override get retryable(): boolean {
+    return this.failures.every((f) => f.status === 429 || f.status >= 500);
+  }
+}
+
+/** Langfuse's error text from a response body (`{ message, error }`), when it has one. */
+function bodyMessage(body: unknown): string | null {
+  if (typeof body === "string" && body.trim() !== "") return body.trim().slice(0, 300);
+  if (body !== null && typeof body === "object") {
+    const { message, error } = body as { message?: unknown; error?: unknown };
+    if (typeof message === "string" && message !== "") return message.slice(0, 300);
+    if (typeof error === "string" && error !== "") return error.slice(0, 300);
+  }
+  return null;
+}
+
+/**
+ * Wraps what @langfuse/client threw for `request` into a typed error; `what` says what the
+ * request was for (e.g. `reading dataset "qa"`), `baseUrl` which server was asked.
+ */
+export function toLangfuseError(
+  err: unknown,
+  context: { request: string; what: string; baseUrl: string },
+): LangfuseRequestError {
+  if (err instanceof LangfuseRequestError) return err;
+  const { request, what, baseUrl } = context;
+  if (err instanceof Error && err.message.startsWith("Timeout exceeded")) {
+    return new LangfuseRequestError(
+      `Langfuse at ${baseUrl} did not answer ${request} (${what}) in time`,
+      request,
+      null,
+      { cause: err },
+    );
+  }
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  if (err instanceof Error && typeof status === "number") {
+    const detail = bodyMessage((err as { body?: unknown }).body);
+    const said = detail === null ? "" : `: ${detail}`;
+    if (status === 401 || status === 403) {
+      return new LangfuseAuthError(
+        `Langfuse at ${baseUrl} refused the API keys for ${request} (${what}), HTTP ${String(status)}${said}; ` +
+          `check the public/secret key pair in the Secret and that they belong to a project on this host`,
+        request,
+        status,
+        { cause: err },
+      );
+    }
+    if (status === 404) {
+      return new LangfuseNotFoundError(
+        `Langfuse at ${baseUrl} answered 404 to ${request} (${what})${said}`,
+        request,
+        status,
+        { cause: err },
+      );
+    }
+    return new LangfuseRequestError(
+      `Langfuse at ${baseUrl} failed ${request} (${what}) with HTTP ${String(status)}${said}`,
+      request,
+      status,
+      { cause: err },
+    );
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new LangfuseRequestError(
+    `Langfuse at ${baseUrl}: ${request} (${what}) failed: ${reason}`,
+    request,
+    null,
+    { cause: err },
+  );
+}
