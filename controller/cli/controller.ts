@@ -26,8 +26,30 @@ import {
  * The controllers `llmops controller` runs. Each kind's package exports a ControllerSetup; add it
  * here (e.g. `promptController` from ../reconcilers/prompt/).
  */
-export function builtInControllers(): ControllerSetup[] {
-  return [promptController(), experimentController()];
+/** Settings of the built-in controllers that come from flags. */
+export interface BuiltInControllerSettings {
+  priceTable?: { namespace: string; name: string };
+  huggingFaceEndpoint?: string;
+}
+
+export function builtInControllers(settings: BuiltInControllerSettings = {}): ControllerSetup[] {
+  return [
+    promptController(),
+    experimentController({
+      ...(settings.priceTable ? { priceTableConfigMap: settings.priceTable } : {}),
+      ...(settings.huggingFaceEndpoint
+        ? { huggingFaceEndpoint: settings.huggingFaceEndpoint }
+        : {}),
+    }),
+  ];
+}
+
+function parseNamespacedName(value: string): { namespace: string; name: string } {
+  const [namespace, name, ...rest] = value.split("/");
+  if (!namespace || !name || rest.length > 0) {
+    throw new InvalidArgumentError(`expected <namespace>/<name>, got "${value}"`);
+  }
+  return { namespace, name };
 }
 
 export const fieldManager = "llmops-controller";
@@ -50,6 +72,8 @@ interface ParsedFlags extends GitSyncFlags {
   leaderElectionId: string;
   logLevel: LevelWithSilent;
   shutdownTimeout: number;
+  priceTable?: { namespace: string; name: string };
+  hfEndpoint?: string;
 }
 
 export function controllerCommand(options: ControllerCommandOptions): Command {
@@ -103,6 +127,20 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
           .argParser(parsePositiveNumber)
           .default(30),
       )
+      .addOption(
+        new Option(
+          "--price-table <namespace/name>",
+          "ConfigMap whose prices.yaml overrides model prices (USD per million tokens), read on every reconcile",
+        )
+          .env("LLMOPS_PRICE_TABLE")
+          .argParser(parseNamespacedName),
+      )
+      .addOption(
+        new Option(
+          "--hf-endpoint <url>",
+          "Hugging Face Hub URL for datasets that set no endpoint",
+        ).env("HF_ENDPOINT"),
+      )
       .addOption(gitSyncOption("config"))
       .addOption(gitSyncOption("source"))
       .addOption(gitSyncOption("namespace"))
@@ -145,7 +183,14 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
         }
       : undefined,
   });
-  manager.add(...(options.controllers ?? builtInControllers)());
+  manager.add(
+    ...(options.controllers
+      ? options.controllers()
+      : builtInControllers({
+          ...(flags.priceTable ? { priceTable: flags.priceTable } : {}),
+          ...(flags.hfEndpoint ? { huggingFaceEndpoint: flags.hfEndpoint } : {}),
+        })),
+  );
   const unknown = Object.keys(flags.concurrency).filter(
     (k) => !manager.controllerNames().includes(k),
   );

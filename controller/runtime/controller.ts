@@ -58,22 +58,22 @@ export class Controller {
     if (options.stop.aborted) onStop();
     else options.stop.addEventListener("abort", onStop, { once: true });
     const workers = Array.from({ length: this.options.concurrency }, () =>
-      this.worker(options.hardStop),
+      this.worker(options.hardStop, options.stop),
     );
     await Promise.all(workers);
     await this.queue.drain();
   }
 
-  private async worker(hardStop: AbortSignal): Promise<void> {
+  private async worker(hardStop: AbortSignal, stopping?: AbortSignal): Promise<void> {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      await this.processKey(key, hardStop);
+      await this.processKey(key, hardStop, stopping);
     }
   }
 
   /** Reconciles one key and tells the queue what to do next. Never throws. */
-  async processKey(key: string, hardStop: AbortSignal): Promise<void> {
+  async processKey(key: string, hardStop: AbortSignal, stopping?: AbortSignal): Promise<void> {
     const { kind, queue, metrics, clock, logger } = this.options;
     const request = parseObjectKey(key);
     const log = logger.child({
@@ -85,7 +85,11 @@ export class Controller {
     const started = clock.now();
     let result: ReconcileResultLabel;
     try {
-      const outcome = await this.options.reconcile(request, { log, signal: hardStop });
+      const outcome = await this.options.reconcile(request, {
+        log,
+        signal: hardStop,
+        ...(stopping ? { stopping } : {}),
+      });
       queue.forget(key);
       const requeueAfter = outcome?.requeueAfter ?? 0;
       if (requeueAfter > 0) {

@@ -18,6 +18,11 @@ export interface ReconcileContext {
   log: Logger;
   /** Aborted only when the process must stop now; graceful shutdown lets a reconcile finish. */
   signal: AbortSignal;
+  /**
+   * Aborted when a graceful shutdown begins: long work (a batch of model calls) should start
+   * nothing new, finish what is in flight, and save it.
+   */
+  stopping?: AbortSignal;
 }
 
 export type ReconcileFunction = (

@@ -82,6 +82,12 @@ export interface ExperimentStatus {
   observedGeneration?: number;
   /** Pending, Running, Analyzing, Completed, Failed or Suspended. */
   phase?: "Pending" | "Running" | "Analyzing" | "Completed" | "Failed" | "Suspended";
+  /**
+   * The dataset this run uses. A Hub revision is resolved to a commit once per generation and kept,
+   * so a branch that moves does not change a running experiment (apply a new generation to pick up
+   * the new commit).
+   */
+  dataset?: ExperimentStatusDataset;
   /** When the first call was made. */
   startedAt?: string;
   /** When the run finished. */
@@ -321,6 +327,35 @@ export interface ExperimentTraffic {
   assignmentKey?: string;
 }
 
+/**
+ * The dataset this run uses. A Hub revision is resolved to a commit once per generation and kept,
+ * so a branch that moves does not change a running experiment (apply a new generation to pick up
+ * the new commit).
+ */
+export interface ExperimentStatusDataset {
+  /**
+   * Where the items came from, e.g. hf://datasets/acme/tickets/test.jsonl.
+   * Max length: 2048.
+   */
+  source?: string;
+  /**
+   * The commit the items were read at, when the source has one.
+   * Max length: 255.
+   */
+  revision?: string;
+  /**
+   * The metadata.generation the revision was resolved for.
+   * Integer.
+   */
+  generation?: number;
+  /**
+   * Items after the limit.
+   * Integer.
+   * Range: >= 0.
+   */
+  items?: number;
+}
+
 /** How far the run is. */
 export interface ExperimentStatusProgress {
   /**
@@ -341,6 +376,13 @@ export interface ExperimentStatusProgress {
    * Range: >= 0.
    */
   failed?: number;
+  /**
+   * Calls that were in flight when the controller was killed without draining. They are not sent
+   * again (the endpoint may already have billed them), and count as failed.
+   * Integer.
+   * Range: >= 0.
+   */
+  interrupted?: number;
   /**
    * completed / total, in percent.
    * Integer.

@@ -111,11 +111,13 @@ export function progressOf(
 ): ExperimentStatusProgress {
   const completed = records.length;
   const failed = records.filter((r) => r.error !== undefined).length;
+  const interrupted = records.filter((r) => r.interrupted === true).length;
   const spent = spentOf(records);
   return {
     completed,
     total,
     failed,
+    ...(interrupted > 0 ? { interrupted } : {}),
     percent: total === 0 ? 100 : Math.floor((100 * completed) / total),
     costUSD: round(spent.costUSD, 6),
   };

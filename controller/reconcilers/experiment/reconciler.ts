@@ -22,7 +22,14 @@ import {
   type PriceTable,
   type RetryPolicy,
   lookupPrice,
+  parsePriceTable,
+  PriceTableError,
 } from "../../backends/llm/index.js";
+import {
+  HubError,
+  HubUnavailableError,
+  fetchHubDatasetFile,
+} from "../../backends/hub/huggingface.js";
 import { MlflowTracker } from "../../backends/tracking/mlflow.js";
 import type { ExperimentTracker, TrackedRun } from "../../backends/tracking/tracking.js";
 import { EvaluatorConfigError } from "../../evaluators/index.js";
@@ -71,8 +78,22 @@ import {
   type Chunk,
   type ResultRecord,
 } from "./results.js";
+import {
+  CallJournal,
+  decodeJournal,
+  journalKey,
+  journalName,
+  recoverJournal,
+  type JournalState,
+} from "./journal.js";
 import { runBatch, type RunnableVariant } from "./runner.js";
-import { missingVariables, resolveVariant, type ResolvedVariant } from "./variants.js";
+import {
+  missingVariables,
+  pinnedVersion,
+  resolveVariant,
+  type ResolvedVariant,
+} from "./variants.js";
+import { readPromptSnapshot } from "../prompt/snapshots.js";
 import { writeStatus as writeKstatus } from "../../runtime/status.js";
 
 export const ExperimentType: ResourceType = llmopsKinds.Experiment;
@@ -84,6 +105,16 @@ export const runIdAnnotation = "llmops.dev/run-id";
 export interface ExperimentControllerOptions {
   /** Prices merged over the defaults (models the defaults do not know, e.g. a local vLLM). */
   prices?: Readonly<Record<string, ModelPrice>>;
+  /**
+   * A ConfigMap whose `key` (default prices.yaml) overrides the price table, read on every
+   * reconcile so operators can update prices without a restart: `{ <model>: { inputPerMillion,
+   * outputPerMillion } }`, a null entry removes a default.
+   */
+  priceTableConfigMap?: { namespace: string; name: string; key?: string };
+  /** Hub URL for huggingFace datasets that set no endpoint (the HF_ENDPOINT convention). */
+  huggingFaceEndpoint?: string;
+  /** Largest dataset file read from a remote source; default 64 MiB. */
+  maxDatasetBytes?: number;
   /** Calls per batch as a multiple of spec.concurrency; default 8. */
   batchFactor?: number;
   /** Builds the tracker for spec.tracking.mlflow; tests may pass their own. */
@@ -132,11 +163,11 @@ interface ExperimentDeps {
 type StoredExperiment = StoredObject<Experiment & KubeObject>;
 
 async function reconcileExperiment(
-  x: ExperimentDeps,
+  base: ExperimentDeps,
   request: ReconcileRequest,
   context: ReconcileContext,
 ): Promise<ReconcileResult | undefined> {
-  const { deps } = x;
+  const { deps } = base;
   const experiment = deps.cache.get<Experiment & KubeObject>(ExperimentType, request);
   if (!experiment) return undefined; // gone; its results ConfigMaps follow by garbage collection
   if (experiment.spec.suspend) {
@@ -176,6 +207,16 @@ async function reconcileExperiment(
     return new TerminalError(message, { reason });
   };
 
+  let x: ExperimentDeps;
+  try {
+    x = { ...base, prices: await currentPrices(base) };
+  } catch (error) {
+    if (!(error instanceof PriceTableError)) throw error;
+    const message = `the controller's price table is invalid, so costs and budgets cannot be computed: ${error.message}; fix the ConfigMap`;
+    await writeStatus({ state: "Failed", reason: "InvalidPriceTable", message }, previous);
+    throw new TransientError(message, { cause: error });
+  }
+
   const spec = experiment.spec;
   if (spec.dataset === undefined) {
     throw await stall(
@@ -192,7 +233,17 @@ async function reconcileExperiment(
       namespace: request.namespace,
       name: variant.prompt.name,
     });
-    const resolution = resolveVariant(variant, i, prompt);
+    const pinned = pinnedVersion(variant, i, prompt);
+    const snapshot =
+      pinned.ok && !pinned.live
+        ? await readPromptSnapshot(
+            deps.client,
+            request.namespace,
+            variant.prompt.name,
+            pinned.version,
+          )
+        : undefined;
+    const resolution = resolveVariant(variant, i, prompt, snapshot);
     if (!resolution.ok) {
       const { kind, reason, message } = resolution.problem;
       if (kind === "stall") throw await stall(reason, message);
@@ -207,8 +258,9 @@ async function reconcileExperiment(
   const control = resolved.find((v) => v.control)?.name ?? resolved[0]?.name ?? "";
 
   let items: DatasetItem[];
+  let datasetStatus: LoadedDataset["source"];
   try {
-    items = await loadDataset(deps, experiment);
+    ({ items, source: datasetStatus } = await loadDataset(x, experiment));
   } catch (error) {
     if (error instanceof DatasetError) throw await stall("InvalidDataset", error.message);
     if (error instanceof MissingSecretError) throw await stall("DatasetNotFound", error.message);
@@ -232,13 +284,41 @@ async function reconcileExperiment(
     repetitions: spec.repetitions ?? 1,
     evaluators: spec.evaluators,
   }).slice(0, 16);
-  const chunks = await loadChunks(deps, experiment, runId);
+  const { chunks, journalText } = await loadChunks(deps, experiment, runId);
   const records = chunks.flatMap((c) => decodeChunk(c.text));
   const variantNames = resolved.map((v) => v.name);
   const units = workUnits(variantNames, items, spec.repetitions ?? 1);
   const done = new Set(records.map((r) => r.key));
+  const writeJournal = (state: JournalState) => applyJournal(deps, experiment, state);
+  const left = decodeJournal(journalText, runId);
+  if (left.claims.length > 0 || left.records.length > 0) {
+    // The previous controller was killed mid-batch: keep what it got back, and mark what was in
+    // flight as interrupted so it is never sent (and paid for) twice.
+    const unitsByKey = new Map(units.map((u) => [u.key, u]));
+    const recovered = recoverJournal(left, done, (key) => {
+      const unit = unitsByKey.get(key);
+      return unit && { variant: unit.variant, item: unit.item.id, repetition: unit.repetition };
+    });
+    if (recovered.length > 0) {
+      await saveRecords(deps, experiment, runId, chunks, recovered);
+      records.push(...recovered);
+      for (const r of recovered) done.add(r.key);
+      const interrupted = recovered.filter((r) => r.interrupted).length;
+      if (interrupted > 0) {
+        context.log.warn({ interrupted }, "calls were in flight when the controller was killed");
+        void deps.events.record(experiment, {
+          type: "Warning",
+          reason: "CallsInterrupted",
+          action: "Evaluate",
+          note: `${String(interrupted)} calls were in flight when the controller stopped without draining; they are recorded as interrupted and not sent again`,
+        });
+      }
+    }
+    await writeJournal({ runId, claims: [], records: [] });
+  }
   const running: ExperimentStatus = {
     ...previous,
+    dataset: datasetStatus,
     phase: "Running",
     startedAt: previous.startedAt ?? now,
     progress: progressOf(records, units.length),
@@ -300,6 +380,7 @@ async function reconcileExperiment(
       running,
     );
   }
+  const journal = new CallJournal(runId, writeJournal);
   const outcome = await runBatch({
     units: plan.batch,
     variants: runnable,
@@ -307,10 +388,14 @@ async function reconcileExperiment(
     budget: spec.budget,
     spent: spentOf(records),
     signal: context.signal,
+    ...(context.stopping ? { stopping: context.stopping } : {}),
+    journal,
   });
   if (outcome.records.length > 0) {
     await saveRecords(deps, experiment, runId, chunks, outcome.records);
   }
+  // The results are in the chunks now; the journal keeps only claims of calls that were aborted.
+  await journal.saved();
   const all = [...records, ...outcome.records];
   const progress = progressOf(all, units.length);
   const next: ExperimentStatus = { ...running, progress };
@@ -334,24 +419,51 @@ async function reconcileExperiment(
   return { requeueAfter: 1 };
 }
 
+/** The price table for this reconcile: defaults, the options' prices, then the ConfigMap's. */
+async function currentPrices(x: ExperimentDeps): Promise<PriceTable> {
+  const ref = x.options.priceTableConfigMap;
+  if (ref === undefined) return x.prices;
+  const configMap = await x.deps.client.tryGet<KubeObject & { data?: Record<string, string> }>(
+    ConfigMapType,
+    { namespace: ref.namespace, name: ref.name },
+  );
+  const key = ref.key ?? "prices.yaml";
+  const text = configMap?.data?.[key];
+  if (text === undefined) return x.prices; // not created yet: the built-in prices apply
+  return mergePriceTables(
+    x.prices,
+    parsePriceTable(text, `configmap/${ref.namespace}/${ref.name} key ${key}`),
+  );
+}
+
 function priceOf(prices: PriceTable, model: string): ModelPrice | null {
   return lookupPrice(prices, model);
 }
 
+/** Items, and where they came from (status.dataset). */
+interface LoadedDataset {
+  items: DatasetItem[];
+  source: NonNullable<ExperimentStatus["dataset"]>;
+}
+
 async function loadDataset(
-  deps: ControllerDeps,
+  x: ExperimentDeps,
   experiment: StoredExperiment,
-): Promise<DatasetItem[]> {
+): Promise<LoadedDataset> {
+  const { deps } = x;
   const dataset = experiment.spec.dataset ?? {};
+  const namespace = experiment.metadata.namespace ?? "";
+  const generation = experiment.metadata.generation ?? 0;
   if (dataset.inline) {
-    return finalizeItems(inlineItems(dataset), "spec.dataset.inline", dataset.limit);
+    const items = finalizeItems(inlineItems(dataset), "spec.dataset.inline", dataset.limit);
+    return { items, source: { source: "spec.dataset.inline", generation, items: items.length } };
   }
   if (dataset.configMap) {
     const key = dataset.configMap.key ?? "dataset.jsonl";
     const source = configMapSource(dataset.configMap.name, key);
     const cm = await deps.client.tryGet<KubeObject & { data?: Record<string, string> }>(
       ConfigMapType,
-      { namespace: experiment.metadata.namespace ?? "", name: dataset.configMap.name },
+      { namespace, name: dataset.configMap.name },
     );
     if (cm === undefined) {
       throw new DatasetError(`${source}: ConfigMap ${dataset.configMap.name} does not exist`);
@@ -362,18 +474,87 @@ async function loadDataset(
         `${source}: the ConfigMap has no key ${key} (keys: ${Object.keys(cm.data ?? {}).join(", ")})`,
       );
     }
-    return finalizeItems(parseJsonLines(text, source), source, dataset.limit);
+    const items = finalizeItems(parseJsonLines(text, source), source, dataset.limit);
+    return { items, source: { source, generation, items: items.length } };
   }
-  throw new DatasetError(
-    "spec.dataset: only inline and configMap datasets are supported by this controller version (huggingFace and langfuse are not yet)",
+  if (dataset.huggingFace) {
+    const hf = dataset.huggingFace;
+    const where = `hf://datasets/${hf.repo}/${hf.file}`;
+    // The revision is resolved once per generation: a branch that moves mid-run must not change
+    // the items (and so the run id) of a run that has already paid for calls.
+    const pinned = experiment.status?.dataset;
+    const revision =
+      pinned?.generation === generation && pinned.source === where && pinned.revision
+        ? pinned.revision
+        : (hf.revision ?? "main");
+    const token = hf.tokenSecretRef
+      ? await readSecretValue(
+          deps.client,
+          namespace,
+          hf.tokenSecretRef,
+          "spec.dataset.huggingFace.tokenSecretRef",
+        )
+      : null;
+    let file;
+    try {
+      file = await fetchHubDatasetFile({
+        endpoint: hf.endpoint ?? x.options.huggingFaceEndpoint ?? "https://huggingface.co",
+        repo: hf.repo,
+        file: hf.file,
+        revision,
+        token,
+        maxBytes: x.options.maxDatasetBytes ?? 64 * 1024 * 1024,
+      });
+    } catch (error) {
+      if (error instanceof HubUnavailableError) {
+        throw new TransientError(`reading ${where}: ${error.message}`, { cause: error });
+      }
+      if (error instanceof HubError) {
+        throw new DatasetError(`spec.dataset.huggingFace: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    const source = `${where}@${file.commit.slice(0, 12)}`;
+    const items = finalizeItems(parseJsonLines(file.text, source), source, dataset.limit);
+    return {
+      items,
+      source: { source: where, revision: file.commit, generation, items: items.length },
+    };
+  }
+  if (dataset.langfuse) {
+    throw new DatasetError("spec.dataset.langfuse: LANGFUSE_PENDING");
+  }
+  throw new DatasetError("spec.dataset: set one of inline, configMap, huggingFace or langfuse");
+}
+
+async function applyJournal(
+  deps: ControllerDeps,
+  experiment: StoredExperiment,
+  state: JournalState,
+): Promise<void> {
+  const name = experiment.metadata.name;
+  const configMap: KubeObject = withControllerReference(
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: journalName(name),
+        namespace: experiment.metadata.namespace ?? "",
+        labels: { "app.kubernetes.io/managed-by": "llmops", [experimentLabel]: name },
+        annotations: { [runIdAnnotation]: state.runId },
+      },
+      data: { [journalKey]: JSON.stringify(state) },
+    },
+    experiment,
   );
+  await deps.client.apply(ConfigMapType, configMap, { force: true });
 }
 
 async function loadChunks(
   deps: ControllerDeps,
   experiment: StoredExperiment,
   runId: string,
-): Promise<Chunk[]> {
+): Promise<{ chunks: Chunk[]; journalText: string | undefined }> {
   const namespace = experiment.metadata.namespace ?? "";
   const list = await deps.client.list<KubeObject & { data?: Record<string, string> }>(
     ConfigMapType,
@@ -383,6 +564,7 @@ async function loadChunks(
     },
   );
   const chunks: Chunk[] = [];
+  let journalText: string | undefined;
   for (const cm of list.items) {
     const owned = cm.metadata.ownerReferences?.some((o) => o.uid === experiment.metadata.uid);
     if (!owned) continue;
@@ -391,11 +573,15 @@ async function loadChunks(
       await deps.client.delete(ConfigMapType, { namespace, name: cm.metadata.name });
       continue;
     }
+    if (cm.metadata.name === journalName(experiment.metadata.name)) {
+      journalText = cm.data?.[journalKey];
+      continue;
+    }
     const index = Number(cm.metadata.annotations[`llmops.dev/chunk`] ?? "-1");
     if (Number.isInteger(index) && index >= 0)
       chunks.push({ index, text: cm.data?.[chunkKey] ?? "" });
   }
-  return chunks.sort((a, b) => a.index - b.index);
+  return { chunks: chunks.sort((a, b) => a.index - b.index), journalText };
 }
 
 async function saveRecords(

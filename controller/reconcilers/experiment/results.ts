@@ -24,6 +24,8 @@ export interface ResultRecord {
   calls: number;
   /** Set when the call failed for good (e.g. a 400): the item is not retried and not scored. */
   error?: string;
+  /** The call was in flight when the controller was killed: never sent again, not scored. */
+  interrupted?: true;
   scores: Record<string, ScoreRecord>;
 }
 

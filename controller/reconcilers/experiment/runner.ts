@@ -10,6 +10,7 @@ import {
 } from "../../backends/llm/index.js";
 import type { Evaluator } from "../../evaluators/index.js";
 import { errorMessage } from "../../kube/errors.js";
+import type { CallJournal } from "./journal.js";
 import { budgetExhausted, type Spent, type WorkUnit } from "./plan.js";
 import { outputLimit, type ResultRecord, type ScoreRecord } from "./results.js";
 import { itemVariables, renderMessages, type ResolvedVariant } from "./variants.js";
@@ -41,6 +42,10 @@ export async function runBatch(options: {
   budget: ExperimentBudget | undefined;
   spent: Spent;
   signal: AbortSignal;
+  /** Graceful shutdown: start no new call, finish those in flight. */
+  stopping?: AbortSignal;
+  /** Write-ahead claims: a call is sent only once its key is durably claimed. */
+  journal?: CallJournal;
 }): Promise<BatchOutcome> {
   const records: ResultRecord[] = [];
   const transient: string[] = [];
@@ -51,7 +56,7 @@ export async function runBatch(options: {
 
   const worker = async (): Promise<void> => {
     for (;;) {
-      if (options.signal.aborted || fatal !== null || budgetReached !== null) return;
+      if (options.signal.aborted || options.stopping?.aborted || fatal !== null) return;
       budgetReached = budgetExhausted(options.budget, spent);
       if (budgetReached !== null) return;
       const unit = options.units[next++];
@@ -59,7 +64,7 @@ export async function runBatch(options: {
       const variant = options.variants.get(unit.variant);
       if (variant === undefined) continue;
       spent.calls += 1; // reserve the call before awaiting, so maxCalls holds under concurrency
-      const outcome = await runUnit(unit, variant, options.signal);
+      const outcome = await runUnit(unit, variant, options.signal, options.journal);
       if (outcome.kind === "record") {
         records.push(outcome.record);
         spent.calls += outcome.record.calls - 1;
@@ -84,7 +89,23 @@ async function runUnit(
   unit: WorkUnit,
   variant: RunnableVariant,
   signal: AbortSignal,
+  journal: CallJournal | undefined,
 ): Promise<UnitOutcome> {
+  const outcome = await callAndScore(unit, variant, signal, journal);
+  if (journal !== undefined && outcome.kind !== "unsent") {
+    // An aborted call keeps its claim: it may have reached the model, so it is never re-sent.
+    if (outcome.kind === "record") journal.complete(outcome.record);
+    else if (outcome.kind !== "aborted") journal.release(unit.key);
+  }
+  return outcome.kind === "unsent" ? { kind: "transient", message: outcome.message } : outcome;
+}
+
+async function callAndScore(
+  unit: WorkUnit,
+  variant: RunnableVariant,
+  signal: AbortSignal,
+  journal: CallJournal | undefined,
+): Promise<UnitOutcome | { kind: "unsent"; message: string }> {
   const base = {
     key: unit.key,
     variant: unit.variant,
@@ -124,6 +145,16 @@ async function runUnit(
         }
       : {}),
   };
+  if (journal !== undefined) {
+    try {
+      await journal.claim(unit.key);
+    } catch (error) {
+      return {
+        kind: "unsent",
+        message: `${unit.key}: not sent, the call journal could not be written: ${errorMessage(error)}`,
+      };
+    }
+  }
   let completion;
   try {
     completion = await variant.client.complete(request, { signal });

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { ExperimentVariant, Prompt } from "../../api/generated/index.js";
 import { promptContentHash } from "../prompt/content.js";
-import { itemVariables, missingVariables, renderMessages, resolveVariant } from "./variants.js";
+import type { PromptSnapshot } from "../prompt/snapshots.js";
+import {
+  itemVariables,
+  missingVariables,
+  pinnedVersion,
+  renderMessages,
+  resolveVariant,
+} from "./variants.js";
 
 function prompt(options: { version?: number; stale?: boolean; labels?: string[] } = {}): Prompt {
   const spec: Prompt["spec"] = {
@@ -54,20 +61,28 @@ describe("resolveVariant", () => {
       /waiting/,
     ],
     [
-      "an old version",
+      "an old version without its snapshot",
       variant({ name: "qa", version: 3 }),
       prompt(),
       "stall",
       "PromptVersionUnavailable",
-      /version 3 of Prompt qa is not available: only the live version 4/,
+      /content of version 3 of Prompt qa is not available \(ConfigMap prompt-qa-v3 is missing/,
     ],
     [
-      "a label on an old version",
+      "a label on an old version without its snapshot",
       variant({ name: "qa", label: "staging" }),
       prompt(),
       "stall",
       "PromptVersionUnavailable",
-      /label staging of Prompt qa is on version 3/,
+      /content of version 3 of Prompt qa/,
+    ],
+    [
+      "a version that is not in the history",
+      variant({ name: "qa", version: 2 }),
+      prompt(),
+      "stall",
+      "PromptVersionUnavailable",
+      /has no version 2 in its history \(versions: 4, 3\)/,
     ],
     [
       "an unknown label",
@@ -105,6 +120,47 @@ describe("resolveVariant", () => {
         endpoint: { baseURL: "http://llm/v1" },
       });
     }
+  });
+});
+
+describe("pinned versions", () => {
+  const old: PromptSnapshot = {
+    prompt: "qa",
+    version: 3,
+    contentHash: "h3",
+    spec: {
+      template: { text: "Old: {{question}}" },
+      variables: [{ name: "question" }],
+      model: { name: "gpt-3.5-turbo", endpoint: { baseURL: "http://old/v1" } },
+    },
+  };
+  it.each([
+    ["by version", { name: "qa", version: 3 }],
+    ["by a label the live version does not carry", { name: "qa", label: "staging" }],
+  ])("%s: runs the snapshot's content, not the live spec", (_name, ref) => {
+    expect(pinnedVersion(variant(ref), 0, prompt())).toEqual({ ok: true, live: false, version: 3 });
+    const r = resolveVariant(variant(ref), 0, prompt(), old);
+    expect(r.ok && r.variant).toMatchObject({
+      promptVersion: 3,
+      promptHash: "h3",
+      template: { text: "Old: {{question}}" },
+      model: "gpt-3.5-turbo",
+      endpoint: { baseURL: "http://old/v1" },
+    });
+  });
+  it("refuses a snapshot of another version", () => {
+    const r = resolveVariant(variant({ name: "qa", version: 3 }), 0, prompt(), {
+      ...old,
+      version: 2,
+    });
+    expect(r.ok).toBe(false);
+  });
+  it("the live version needs no snapshot", () => {
+    expect(pinnedVersion(variant({ name: "qa", label: "production" }), 0, prompt())).toEqual({
+      ok: true,
+      live: true,
+      version: 4,
+    });
   });
 });
 

@@ -1,17 +1,19 @@
 // From a variant (Prompt reference + optional model override) to what is sent to the model. Pure.
 //
-// Only the live content of a Prompt is available: `status.history` keeps hashes, not templates.
-// A variant pinned to a version or label that is not the live one stops with a message that says so
-// (the Prompt's published ConfigMap holds the live version too, nothing older).
+// A variant runs the Prompt's live content, or — pinned to a version or label that is not live —
+// the content of that version from its snapshot (see ../prompt/snapshots.ts): the reconciler asks
+// `pinnedVersion` which version is needed, reads the snapshot, and hands it to `resolveVariant`.
 import Mustache from "mustache";
 import type {
   ExperimentVariant,
   Prompt,
   PromptModelEndpoint,
   PromptResponseFormat,
+  PromptSpec,
 } from "../../api/generated/index.js";
 import type { ChatMessage } from "../../backends/llm/types.js";
 import { isRequired, promptContentHash } from "../prompt/content.js";
+import { snapshotName, type PromptSnapshot } from "../prompt/snapshots.js";
 import type { DatasetItem } from "./dataset.js";
 
 /** Everything needed to call the model for one variant. */
@@ -39,21 +41,27 @@ export type VariantProblem = { kind: "wait" | "stall"; reason: string; message: 
 export type VariantResolution =
   { ok: true; variant: ResolvedVariant } | { ok: false; problem: VariantProblem };
 
+/** The version a variant runs: the live one, or an earlier one whose snapshot must be read. */
+export type PinnedVersion =
+  | { ok: true; live: true; version: number }
+  | { ok: true; live: false; version: number }
+  | { ok: false; problem: VariantProblem };
+
 const fail = (
   kind: VariantProblem["kind"],
   reason: string,
   message: string,
-): VariantResolution => ({
+): { ok: false; problem: VariantProblem } => ({
   ok: false,
   problem: { kind, reason, message },
 });
 
-/** Resolves `variant` (at `index` in spec.variants) against its Prompt, if it exists. */
-export function resolveVariant(
+/** Which version of its Prompt `variant` (at `index` in spec.variants) runs. */
+export function pinnedVersion(
   variant: ExperimentVariant,
   index: number,
   prompt: Prompt | undefined,
-): VariantResolution {
+): PinnedVersion {
   const field = `spec.variants[${String(index)}]`;
   const ref = variant.prompt;
   if (prompt === undefined) {
@@ -63,33 +71,79 @@ export function resolveVariant(
       `${field}.prompt: Prompt ${ref.name} does not exist in this namespace; create it or fix the name`,
     );
   }
-  const hash = promptContentHash(prompt.spec);
   const live = prompt.status?.version;
-  if (live === undefined || prompt.status?.contentHash !== hash) {
+  if (live === undefined || prompt.status?.contentHash !== promptContentHash(prompt.spec)) {
     return fail(
       "wait",
       "PromptNotReady",
       `waiting for Prompt ${ref.name} to version its current spec`,
     );
   }
-  if (ref.version !== undefined && ref.version !== live) {
+  const history = prompt.status.history ?? [];
+  if (ref.version !== undefined) {
+    if (ref.version === live) return { ok: true, live: true, version: live };
+    if (history.some((h) => h.version === ref.version)) {
+      return { ok: true, live: false, version: ref.version };
+    }
     return fail(
       "stall",
       "PromptVersionUnavailable",
-      `${field}.prompt.version: version ${String(ref.version)} of Prompt ${ref.name} is not available: only the live version ${String(live)} can be evaluated (history keeps hashes, not content); pin version ${String(live)} or apply the old content to a second Prompt`,
+      `${field}.prompt.version: Prompt ${ref.name} has no version ${String(ref.version)} in its history (versions: ${history.map((h) => String(h.version)).join(", ")}); pin one of those`,
     );
   }
-  if (ref.label !== undefined && !(prompt.spec.labels ?? []).includes(ref.label)) {
-    const elsewhere = prompt.status.history?.find((h) => h.labels?.includes(ref.label ?? ""));
+  if (ref.label !== undefined) {
+    if ((prompt.spec.labels ?? []).includes(ref.label))
+      return { ok: true, live: true, version: live };
+    const labelled = history.find((h) => h.labels?.includes(ref.label ?? ""));
+    if (labelled) return { ok: true, live: false, version: labelled.version };
     return fail(
       "stall",
       "PromptVersionUnavailable",
-      elsewhere
-        ? `${field}.prompt.label: label ${ref.label} of Prompt ${ref.name} is on version ${String(elsewhere.version)}, which is not available: only the live version ${String(live)} can be evaluated`
-        : `${field}.prompt.label: Prompt ${ref.name} has no version labelled ${ref.label}; its live version ${String(live)} has labels [${(prompt.spec.labels ?? []).join(", ")}]`,
+      `${field}.prompt.label: Prompt ${ref.name} has no version labelled ${ref.label}; its live version ${String(live)} has labels [${(prompt.spec.labels ?? []).join(", ")}]`,
     );
   }
-  const endpoint = variant.model?.endpoint ?? prompt.spec.model.endpoint;
+  return { ok: true, live: true, version: live };
+}
+
+/** The problem when the snapshot of a pinned, non-live version could not be read. */
+export function missingSnapshot(
+  variant: ExperimentVariant,
+  index: number,
+  version: number,
+): VariantProblem {
+  const name = variant.prompt.name;
+  return {
+    kind: "stall",
+    reason: "PromptVersionUnavailable",
+    message: `spec.variants[${String(index)}].prompt: the content of version ${String(version)} of Prompt ${name} is not available (ConfigMap ${snapshotName(name, version)} is missing or was edited: it was live before llmops kept version snapshots, or was deleted); apply that content to the Prompt once to record it again, or pin another version`,
+  };
+}
+
+/**
+ * Resolves `variant` (at `index` in spec.variants) against its Prompt: the live spec, or
+ * `snapshot` when the variant is pinned to an earlier version.
+ */
+export function resolveVariant(
+  variant: ExperimentVariant,
+  index: number,
+  prompt: Prompt | undefined,
+  snapshot?: PromptSnapshot,
+): VariantResolution {
+  const field = `spec.variants[${String(index)}]`;
+  const ref = variant.prompt;
+  const pinned = pinnedVersion(variant, index, prompt);
+  if (!pinned.ok) return pinned;
+  if (prompt === undefined) throw new Error("unreachable: pinnedVersion checks the Prompt");
+  let spec: Pick<PromptSpec, "template" | "variables" | "model" | "responseFormat"> = prompt.spec;
+  let hash = prompt.status?.contentHash ?? "";
+  if (!pinned.live) {
+    if (snapshot === undefined || snapshot.version !== pinned.version) {
+      return { ok: false, problem: missingSnapshot(variant, index, pinned.version) };
+    }
+    spec = snapshot.spec;
+    hash = snapshot.contentHash;
+  }
+  const endpoint = variant.model?.endpoint ?? spec.model.endpoint;
   if (endpoint === undefined) {
     return fail(
       "stall",
@@ -97,7 +151,7 @@ export function resolveVariant(
       `${field}: no model endpoint: set spec.model.endpoint on Prompt ${ref.name} or ${field}.model.endpoint`,
     );
   }
-  const base = prompt.spec.model.parameters ?? {};
+  const base = spec.model.parameters ?? {};
   const override = variant.model?.parameters ?? {};
   const temperature = override.temperature ?? base.temperature;
   const topP = override.topP ?? base.topP;
@@ -108,12 +162,12 @@ export function resolveVariant(
       name: variant.name,
       control: variant.control === true,
       promptName: ref.name,
-      promptVersion: live,
+      promptVersion: pinned.version,
       promptHash: hash,
-      template: prompt.spec.template,
-      variables: prompt.spec.variables ?? [],
-      ...(prompt.spec.responseFormat ? { responseFormat: prompt.spec.responseFormat } : {}),
-      model: variant.model?.name ?? prompt.spec.model.name,
+      template: spec.template,
+      variables: spec.variables ?? [],
+      ...(spec.responseFormat ? { responseFormat: spec.responseFormat } : {}),
+      model: variant.model?.name ?? spec.model.name,
       endpoint,
       ...(temperature !== undefined ? { temperature } : {}),
       ...(topP !== undefined ? { topP } : {}),

@@ -25,6 +25,7 @@ import type { PromptRegistry } from "../../backends/prompt-registry/prompt-regis
 import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
 import { checkTemplate, promptContentHash } from "./content.js";
 import { configMapKey, configMapName, planPromptVersion, publishedDocument } from "./plan.js";
+import { snapshotConfigMap, snapshotName } from "./snapshots.js";
 import { writeStatus as writeKstatus } from "../../runtime/status.js";
 
 export const PromptType: ResourceType = llmopsKinds.Prompt;
@@ -151,6 +152,24 @@ async function reconcilePrompt(
     );
     await client.apply(ConfigMapType, configMap, { force: true });
     next.published = { ...next.published, configMap: { name, version: plan.version } };
+
+    // Act: the version snapshot (content by version, for experiments and promotion), written when
+    // a version becomes live; snapshots of versions that left the history go with them.
+    if (prompt.status?.version !== plan.version || prompt.status.contentHash !== hash) {
+      await client.apply(
+        ConfigMapType,
+        snapshotConfigMap({ prompt, version: plan.version, hash, promptLabel }),
+        { force: true },
+      );
+      const kept = new Set(plan.history.map((entry) => entry.version));
+      for (const entry of prompt.status?.history ?? []) {
+        if (kept.has(entry.version)) continue;
+        await client.delete(ConfigMapType, {
+          namespace: request.namespace,
+          name: snapshotName(request.name, entry.version),
+        });
+      }
+    }
 
     // Act: Langfuse prompt management.
     const langfuse = prompt.spec.publish?.langfuse;

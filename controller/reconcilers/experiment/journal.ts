@@ -1,0 +1,160 @@
+// The call journal: write-ahead claims that make model calls at-most-once across crashes.
+//
+// Before a call is sent, its key is written to the journal (an owned ConfigMap, small); results
+// that come back ride along with later journal writes until the batch's results are saved to the
+// results chunks. After a crash (SIGKILL, OOM, node loss) the next controller reads the journal:
+// a claimed key with a result is done, a claimed key without one was in flight and is recorded as
+// interrupted — never sent again, because the endpoint may already have answered (and billed) it.
+// A graceful shutdown finishes what is in flight instead, so it interrupts nothing.
+//
+// Writes are coalesced: claims that arrive while a write is in progress go out together in the
+// next one, so the journal costs about one small write per round of concurrent calls, not per call.
+import type { ResultRecord } from "./results.js";
+
+/** What the journal ConfigMap holds. */
+export interface JournalState {
+  runId: string;
+  /** Keys whose calls may have been sent and have no saved result yet. */
+  claims: string[];
+  /** Results not yet in the results chunks. */
+  records: ResultRecord[];
+}
+
+export const journalKey = "journal.json";
+
+/** Name of `experiment`'s journal ConfigMap. */
+export function journalName(experiment: string): string {
+  return `${experiment}-journal`;
+}
+
+/** Reads a journal's text; an unreadable journal is treated as empty (nothing claimed). */
+export function decodeJournal(text: string | undefined, runId: string): JournalState {
+  const empty: JournalState = { runId, claims: [], records: [] };
+  if (text === undefined) return empty;
+  try {
+    const parsed = JSON.parse(text) as Partial<JournalState>;
+    if (parsed.runId !== runId) return empty; // another run's journal: nothing of ours in flight
+    return {
+      runId,
+      claims: Array.isArray(parsed.claims)
+        ? parsed.claims.filter((k) => typeof k === "string")
+        : [],
+      records: Array.isArray(parsed.records) ? parsed.records : [],
+    };
+  } catch {
+    return empty;
+  }
+}
+
+/**
+ * What a journal left behind means: its results, plus an interrupted record for every claim that
+ * has no result anywhere (`done` holds the keys already saved in the results chunks).
+ */
+export function recoverJournal(
+  journal: JournalState,
+  done: ReadonlySet<string>,
+  parseKey: (key: string) => { variant: string; item: string; repetition: number } | undefined,
+): ResultRecord[] {
+  const recovered = new Map<string, ResultRecord>();
+  for (const record of journal.records) {
+    if (!done.has(record.key)) recovered.set(record.key, record);
+  }
+  for (const key of journal.claims) {
+    if (done.has(key) || recovered.has(key)) continue;
+    const parts = parseKey(key);
+    if (parts === undefined) continue;
+    recovered.set(key, {
+      key,
+      ...parts,
+      latencyMs: null,
+      costUSD: null,
+      calls: 1,
+      error:
+        "interrupted: the controller stopped while this call was in flight; not sent again, so it is never paid for twice",
+      interrupted: true,
+      scores: {},
+    });
+  }
+  return [...recovered.values()];
+}
+
+/** Coalescing writer of one batch's journal. */
+export class CallJournal {
+  private readonly claims = new Set<string>();
+  private readonly records: ResultRecord[] = [];
+  private waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private writing: Promise<void> | null = null;
+  private dirty = false;
+  private writes = 0;
+
+  constructor(
+    private readonly runId: string,
+    private readonly write: (state: JournalState) => Promise<void>,
+  ) {}
+
+  /** Resolves once `key` is durably claimed: only then may its call be sent. */
+  claim(key: string): Promise<void> {
+    this.claims.add(key);
+    const durable = new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+    });
+    this.kick();
+    return durable;
+  }
+
+  /** A claimed call finished with `record`: kept with the next write. */
+  complete(record: ResultRecord): void {
+    this.claims.delete(record.key);
+    this.records.push(record);
+  }
+
+  /** A claimed call was not answered and may be retried (e.g. 429 after the retries). */
+  release(key: string): void {
+    this.claims.delete(key);
+  }
+
+  /** The batch's results are saved elsewhere: drops them and writes what is still claimed. */
+  async saved(): Promise<void> {
+    if (this.records.length === 0 && this.claims.size === 0 && this.writes === 0) return;
+    this.records.length = 0;
+    await this.flush();
+  }
+
+  /** Writes the current state now (after any write in progress). */
+  async flush(): Promise<void> {
+    this.dirty = true;
+    this.kick();
+    while (this.writing !== null) await this.writing;
+  }
+
+  private kick(): void {
+    if (this.writing !== null) {
+      this.dirty = true;
+      return;
+    }
+    this.writing = this.loop().finally(() => {
+      this.writing = null;
+      // A claim that arrived after the loop's last check but before this ran is still pending.
+      if (this.dirty || this.waiters.length > 0) this.kick();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.dirty || this.waiters.length > 0) {
+      this.dirty = false;
+      const waiters = this.waiters;
+      this.waiters = [];
+      try {
+        this.writes += 1;
+        await this.write({
+          runId: this.runId,
+          claims: [...this.claims],
+          records: [...this.records],
+        });
+        for (const w of waiters) w.resolve();
+      } catch (error) {
+        for (const w of waiters) w.reject(error);
+      }
+    }
+  }
+}

@@ -1,0 +1,134 @@
+// Version snapshots: the content of every Prompt version still in status.history, one owned
+// ConfigMap per version (`prompt-<name>-v<version>`). status.history keeps hashes only; the
+// snapshots are what lets an Experiment evaluate version 4 against version 3 while only one of them
+// is live, and what `llmops promote` writes back to git when an older version wins.
+//
+// A snapshot is written when a version becomes live (minted or restored) and deleted when its
+// version leaves the history, so a Prompt whose content does not change costs no extra writes.
+import type { Prompt, PromptSpec } from "../../api/generated/index.js";
+import type { KubeClient } from "../../kube/client.js";
+import { withControllerReference } from "../../kube/owner-references.js";
+import { ConfigMapType, type KubeObject, type StoredObject } from "../../kube/resources.js";
+import { contentHash } from "../../runtime/hash.js";
+import { promptContentHash } from "./content.js";
+
+/** The parts of a Prompt spec that make a version, exactly as they were written. */
+export type PromptSnapshotSpec = Pick<
+  PromptSpec,
+  "template" | "variables" | "model" | "responseFormat"
+>;
+
+/** One version's content. */
+export interface PromptSnapshot {
+  prompt: string;
+  version: number;
+  contentHash: string;
+  spec: PromptSnapshotSpec;
+}
+
+/** Label on every snapshot ConfigMap: the version it holds (the Prompt's name is in promptLabel). */
+export const snapshotVersionLabel = "llmops.dev/prompt-version";
+export const snapshotKey = "snapshot.json";
+
+const maxName = 253;
+
+/** Name of the ConfigMap that holds version `version` of Prompt `prompt`. */
+export function snapshotName(prompt: string, version: number): string {
+  const name = `prompt-${prompt}-v${String(version)}`;
+  if (name.length <= maxName) return name;
+  // Long Prompt names: keep the name readable and unique with a short hash of the full name.
+  const suffix = `-${contentHash(prompt)
+    .replace(/^sha256:/, "")
+    .slice(0, 8)}-v${String(version)}`;
+  return `prompt-${prompt.slice(0, maxName - suffix.length - "prompt-".length)}${suffix}`;
+}
+
+/** The versioned parts of `spec`, without labels, publishing targets or other settings. */
+export function snapshotSpec(spec: PromptSpec): PromptSnapshotSpec {
+  return {
+    template: spec.template,
+    ...(spec.variables !== undefined ? { variables: spec.variables } : {}),
+    model: spec.model,
+    ...(spec.responseFormat !== undefined ? { responseFormat: spec.responseFormat } : {}),
+  };
+}
+
+/** The ConfigMap that stores `prompt`'s current content as `version`. Pure. */
+export function snapshotConfigMap(options: {
+  prompt: StoredObject<Prompt>;
+  version: number;
+  hash: string;
+  promptLabel: string;
+}): KubeObject {
+  const { prompt, version, hash } = options;
+  const name = prompt.metadata.name;
+  const snapshot: PromptSnapshot = {
+    prompt: name,
+    version,
+    contentHash: hash,
+    spec: snapshotSpec(prompt.spec),
+  };
+  return withControllerReference(
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: snapshotName(name, version),
+        namespace: prompt.metadata.namespace ?? "",
+        labels: {
+          "app.kubernetes.io/managed-by": "llmops",
+          [options.promptLabel]: name,
+          [snapshotVersionLabel]: String(version),
+        },
+        annotations: { "llmops.dev/content-hash": hash },
+      },
+      data: { [snapshotKey]: JSON.stringify(snapshot, null, 2) },
+    },
+    prompt,
+  );
+}
+
+/**
+ * The snapshot a ConfigMap holds, or undefined when it is not one, does not parse, or its content
+ * does not hash to what it claims (edited by hand): a wrong snapshot must never be evaluated.
+ */
+export function decodeSnapshot(
+  configMap: (KubeObject & { data?: Record<string, string> }) | undefined,
+): PromptSnapshot | undefined {
+  const text = configMap?.data?.[snapshotKey];
+  if (text === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const snapshot = parsed as Partial<PromptSnapshot>;
+  if (
+    typeof snapshot.prompt !== "string" ||
+    typeof snapshot.version !== "number" ||
+    typeof snapshot.contentHash !== "string" ||
+    typeof snapshot.spec !== "object"
+  ) {
+    return undefined;
+  }
+  const full = snapshot as PromptSnapshot;
+  if (promptContentHash(full.spec) !== full.contentHash) return undefined;
+  return full;
+}
+
+/** Reads version `version` of Prompt `prompt` (from the API: snapshots are not cached). */
+export async function readPromptSnapshot(
+  client: KubeClient,
+  namespace: string,
+  prompt: string,
+  version: number,
+): Promise<PromptSnapshot | undefined> {
+  const configMap = await client.tryGet<KubeObject & { data?: Record<string, string> }>(
+    ConfigMapType,
+    { namespace, name: snapshotName(prompt, version) },
+  );
+  const snapshot = decodeSnapshot(configMap);
+  return snapshot?.prompt === prompt && snapshot.version === version ? snapshot : undefined;
+}
