@@ -469,8 +469,11 @@ export class LangfuseCallTracker {
       calls.map((c) => c.itemId),
     );
     const byVariant = new Map<string, TrackedCall[]>();
-    for (const call of calls)
-      byVariant.set(call.variant, [...(byVariant.get(call.variant) ?? []), call]);
+    for (const call of calls) {
+      const list = byVariant.get(call.variant);
+      if (list === undefined) byVariant.set(call.variant, [call]);
+      else list.push(call);
+    }
 
     for (const [variant, variantCalls] of byVariant) {
       const runName = datasetRunName(session, variant);
@@ -491,7 +494,7 @@ export class LangfuseCallTracker {
           return { call, langfuseItemId, traceId: callTraceId(session.runKey, call.key) };
         })
         .filter((r) => !linked.has(`${r.langfuseItemId}\u0000${r.traceId}`));
-      await eachLimited(missing, requestConcurrency, async ({ call, langfuseItemId, traceId }) => {
+      const link = async ({ call, langfuseItemId, traceId }: (typeof missing)[number]) => {
         await this.#request(
           "POST /api/public/dataset-run-items",
           `linking call ${call.key} to dataset run "${runName}"`,
@@ -511,7 +514,12 @@ export class LangfuseCallTracker {
               this.#options({ maxRetries: 0 }),
             ),
         );
-      });
+      };
+      // Langfuse creates the run with its first item; a burst of parallel first items could race
+      // on the run's unique name, so a new run gets one item alone before the rest go in parallel.
+      const [first, ...rest] = linked.size === 0 ? missing : [];
+      if (first !== undefined) await link(first);
+      await eachLimited(linked.size === 0 ? rest : missing, requestConcurrency, link);
     }
   }
 
