@@ -94,7 +94,7 @@ describe("Experiment sources", () => {
         namespace,
         labelSelector: "llmops.dev/prompt=arith,llmops.dev/prompt-version",
       });
-      expect(snapshots.items.map((c) => c.metadata?.name).sort()).toEqual([
+      expect(snapshots.items.map((c) => c.metadata.name).sort()).toEqual([
         "prompt-arith-v1",
         "prompt-arith-v2",
       ]);
