@@ -7,6 +7,7 @@ import { registerRollbackCommand } from "./rollback.js";
 import { registerStatusCommand } from "./status.js";
 import { registerDiffCommand } from "./diff.js";
 import { registerSyncCommand } from "./sync.js";
+import { promoteCommand } from "./promote.js";
 
 /** Where a command writes; injected so tests read output without touching process streams. */
 export interface CliIo {
@@ -44,6 +45,7 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
   registerDiffCommand(program, io);
   registerSyncCommand(program, io);
   program.addCommand(controllerCommand({ io }));
+  program.addCommand(promoteCommand({ io }));
   return program;
 }
 

@@ -48,8 +48,8 @@ export interface PromotionChange {
   snapshot?: PromptSnapshotSpec;
   /** Without a snapshot: the content hash the file's Prompt must have (the winning version). */
   expectContentHash?: string;
-  /** The whole commit message (promotionCommitMessage). */
-  message: string;
+  /** The whole commit message (promotionCommitMessage), or a function of the file it edits. */
+  message: string | ((file: string) => string);
   author?: { name: string; email: string };
   signal?: AbortSignal;
 }
@@ -149,6 +149,10 @@ function editChange(
   };
 }
 
+function messageFor(change: PromotionChange, file: string): string {
+  return typeof change.message === "string" ? change.message : change.message(file);
+}
+
 /** Edits `file` in the working tree `root` and commits it alone; no commit when nothing changes. */
 async function editAndCommit(
   git: SimpleGit,
@@ -181,7 +185,7 @@ async function editAndCommit(
           "-c",
           "commit.gpgsign=false",
         ];
-  await git.raw([...config, "commit", "--no-verify", "-m", change.message, "--", file]);
+  await git.raw([...config, "commit", "--no-verify", "-m", messageFor(change, file), "--", file]);
   return {
     commit: (await git.revparse(["HEAD"])).trim(),
     changed: true,
