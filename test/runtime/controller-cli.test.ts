@@ -1,33 +1,17 @@
 // `llmops controller` as real processes against the real control plane: probes, the Lease, a
 // clean SIGTERM that releases it, and failover when the leader process is killed.
-import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LeaseType, type StoredObject } from "../../controller/kube/resources.js";
-import { testCluster, testKubeConfig, useTestNamespace } from "../support/cluster.js";
+import { testKubeConfig, useTestNamespace } from "../support/cluster.js";
+import {
+  killAll,
+  startControllerProcess,
+  type ControllerProcess,
+} from "../support/controller-process.js";
 import { installCrds } from "../validate/install-crds.js";
 import { eventually, newClient } from "./helpers.js";
 
 type Lease = StoredObject<{ spec?: { holderIdentity?: string | null } }>;
-
-interface ControllerProcess {
-  child: ChildProcess;
-  url: string;
-  output: string[];
-  exited: Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
-
-const entry =
-  'import("./controller/main.ts").then((m) => m.main(["node", "llmops", ...process.argv.slice(1)])).then((code) => { process.exitCode = code; })';
 
 describe("llmops controller (processes)", () => {
   const ns = useTestNamespace("cli");
@@ -35,44 +19,10 @@ describe("llmops controller (processes)", () => {
   const processes: ControllerProcess[] = [];
   // The command runs the built-in controllers, whose informers need their kinds served.
   beforeAll(installCrds);
-  afterEach(async () => {
-    for (const p of processes.splice(0)) {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
-      await p.exited;
-    }
-  });
+  afterEach(() => killAll(processes));
 
   async function startController(extra: string[] = []): Promise<ControllerProcess> {
-    const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "-e",
-        entry,
-        "controller",
-        "--kubeconfig",
-        testCluster().kubeconfigPath,
-        "--metrics-addr",
-        `127.0.0.1:${port}`,
-        "--leader-election-namespace",
-        ns.name,
-        "--namespaces",
-        ns.name,
-        ...extra,
-      ],
-      { cwd: process.cwd(), stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const output: string[] = [];
-    child.stdout.on("data", (d: Buffer) => output.push(d.toString()));
-    child.stderr.on("data", (d: Buffer) => output.push(d.toString()));
-    const exited = new Promise<number | null>((resolve) =>
-      child.once("exit", (code) => {
-        resolve(code);
-      }),
-    );
-    const proc = { child, url: `http://127.0.0.1:${port}`, output, exited };
+    const proc = await startControllerProcess(ns.name, extra);
     processes.push(proc);
     return proc;
   }

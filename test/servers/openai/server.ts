@@ -85,6 +85,8 @@ export interface OpenAiTestServer {
   requests: RecordedRequest[];
   /** Highest number of chat requests being processed at once. */
   maxInFlight(): number;
+  /** Chat requests being processed now. */
+  inFlight(): number;
   /** Replaces the fault rules (counters restart). */
   setFaults(rules: readonly FaultRule[]): void;
   /** Items each model answers correctly. */
@@ -422,6 +424,7 @@ export async function startOpenAiTestServer(
     baseURL: `http://127.0.0.1:${String(port)}/v1`,
     requests,
     maxInFlight: () => maxInFlight,
+    inFlight: () => inFlight,
     setFaults,
     correctIds: (modelId) => new Set(correct.get(modelId) ?? []),
     callsPerItem: (filter = {}) => {

@@ -1,0 +1,113 @@
+// `llmops controller` killed with SIGKILL halfway through an Experiment, then started again: the
+// run completes and no item is sent to a model twice. Calls that were in flight at the kill are
+// recorded as interrupted (their answers may already be paid for) instead of being sent again.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KubeClient } from "../../controller/kube/client.js";
+import { ExperimentType } from "../../controller/reconcilers/experiment/reconciler.js";
+import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
+import {
+  killAll,
+  startControllerProcess,
+  type ControllerProcess,
+} from "../support/controller-process.js";
+import { eventually, newClient } from "../runtime/helpers.js";
+import { installCrds } from "../validate/install-crds.js";
+import { arithmeticDataset } from "../servers/openai/dataset.js";
+import { startOpenAiTestServer, type OpenAiTestServer } from "../servers/openai/server.js";
+import {
+  apply,
+  datasetConfigMap,
+  experimentManifest,
+  jsonl,
+  promptManifest,
+  type StoredExperiment,
+} from "./harness.js";
+
+describe("Experiment across a controller kill", () => {
+  let client: KubeClient;
+  let namespace = "";
+  let server: OpenAiTestServer | undefined;
+  const processes: ControllerProcess[] = [];
+
+  beforeAll(async () => {
+    await installCrds();
+    client = newClient(testKubeConfig());
+    namespace = await createTestNamespace("exp-kill");
+  }, 120_000);
+  afterAll(async () => {
+    await killAll(processes);
+    await server?.close();
+    await deleteTestNamespace(namespace);
+  });
+
+  it("SIGKILL mid-run: resumes, completes, and never calls a model twice for the same item", async () => {
+    const items = arithmeticDataset(80, 13);
+    server = await startOpenAiTestServer({
+      models: [
+        { id: "model-weak", accuracy: 0.6, latencyMs: 120 },
+        { id: "model-strong", accuracy: 0.85, latencyMs: 120 },
+      ],
+      dataset: items,
+    });
+    await apply(promptManifest(namespace, server.baseURL));
+    await apply(datasetConfigMap(namespace, "arith-data", jsonl(items)));
+    const get = () => client.get<StoredExperiment>(ExperimentType, { namespace, name: "killed" });
+
+    const first = await startControllerProcess(namespace, ["--no-leader-elect"]);
+    processes.push(first);
+    await apply(
+      experimentManifest(
+        namespace,
+        "killed",
+        { configMap: { name: "arith-data" } },
+        {
+          concurrency: 4,
+        },
+      ),
+    );
+    // Kill once results are saved and while calls are certainly in flight.
+    await eventually(
+      () => `killed has saved results; controller output:\n${first.output.join("").slice(-3000)}`,
+      async () => ((await get()).status?.progress?.completed ?? 0) >= 24 || undefined,
+      120_000,
+    );
+    await eventually("a call in flight", () =>
+      Promise.resolve(server?.inFlight() ? true : undefined),
+    );
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const atKill = server.requests.filter((r) => r.path.endsWith("/chat/completions")).length;
+    expect(atKill).toBeLessThan(160);
+
+    const second = await startControllerProcess(namespace, ["--no-leader-elect"]);
+    processes.push(second);
+    const done = await eventually(
+      () => `killed Completed; controller output:\n${second.output.join("").slice(-3000)}`,
+      async () => {
+        const e = await get();
+        return e.status?.phase === "Completed" ? e : undefined;
+      },
+      180_000,
+    );
+
+    // No item went to a model twice, answered or not.
+    for (const model of ["model-weak", "model-strong"]) {
+      const calls = server.callsPerItem({ model, all: true });
+      expect([...calls.entries()].filter(([, n]) => n > 1)).toEqual([]);
+    }
+    const progress = done.status?.progress ?? {};
+    expect(progress.completed).toBe(160);
+    expect(progress.total).toBe(160);
+    // What was in flight at the kill is accounted for, not re-sent: at most one per worker.
+    const interrupted = progress.interrupted ?? 0;
+    expect(interrupted).toBeGreaterThanOrEqual(1); // a call was in flight when it was killed
+    expect(interrupted).toBeLessThanOrEqual(4);
+    expect(progress.failed).toBe(interrupted);
+    const sent = server.requests.filter((r) => r.path.endsWith("/chat/completions")).length;
+    // Claimed calls the kill stopped before they left count as interrupted too (never sent).
+    expect(sent).toBeLessThanOrEqual(160);
+    expect(sent).toBeGreaterThanOrEqual(160 - interrupted);
+    const n = (variant: string) => done.status?.results?.find((r) => r.variant === variant)?.n;
+    expect((n("baseline") ?? 0) + (n("strong") ?? 0)).toBe(160 - interrupted);
+  }, 420_000);
+});
