@@ -1,7 +1,8 @@
 // `llmops controller`: runs the reconcilers against a cluster, in-cluster or with --kubeconfig.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LevelWithSilent } from "pino";
@@ -15,6 +16,7 @@ import type { ControllerSetup } from "../runtime/registry.js";
 import { promptController } from "../reconcilers/prompt/reconciler.js";
 import { experimentController } from "../reconcilers/experiment/reconciler.js";
 import type { CliIo } from "./program.js";
+import { gitSourcePromoter, type PromotionWriter } from "../promotion/source-promoter.js";
 import {
   collectGitSources,
   gitSyncOption,
@@ -30,6 +32,8 @@ import {
 export interface BuiltInControllerSettings {
   priceTable?: { namespace: string; name: string };
   huggingFaceEndpoint?: string;
+  /** Commits promotions for Experiments with policy auto (set when git sync is configured). */
+  promoter?: PromotionWriter;
 }
 
 export function builtInControllers(settings: BuiltInControllerSettings = {}): ControllerSetup[] {
@@ -40,6 +44,7 @@ export function builtInControllers(settings: BuiltInControllerSettings = {}): Co
       ...(settings.huggingFaceEndpoint
         ? { huggingFaceEndpoint: settings.huggingFaceEndpoint }
         : {}),
+      ...(settings.promoter ? { promoter: settings.promoter } : {}),
     }),
   ];
 }
@@ -187,6 +192,20 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
     ...(options.controllers
       ? options.controllers()
       : builtInControllers({
+          ...(gitSources.sources.length > 0
+            ? {
+                promoter: gitSourcePromoter({
+                  client,
+                  sources: gitSources.sources,
+                  secretNamespace:
+                    flags.gitNamespace ?? gitSources.namespace ?? defaultLeaseNamespace(),
+                  cacheDir: join(
+                    flags.gitCacheDir ?? gitSources.cacheDir ?? join(tmpdir(), "llmops-gitsync"),
+                    "promotions",
+                  ),
+                }),
+              }
+            : {}),
           ...(flags.priceTable ? { priceTable: flags.priceTable } : {}),
           ...(flags.hfEndpoint ? { huggingFaceEndpoint: flags.hfEndpoint } : {}),
         })),

@@ -117,6 +117,14 @@ describe("Experiment sources", () => {
         ["staging", 2, 20],
       ]);
       expect(done.status?.winner).toBe("staging");
+      // Policy manual (the default): the decision waits in status for `llmops promote`.
+      expect(done.status?.promotion).toMatchObject({
+        state: "Pending",
+        prompt: "arith",
+        version: 2,
+        label: "production",
+      });
+      expect(done.status?.promotion?.message).toMatch(/run `llmops promote experiment\/versions/);
       // Each variant sent its own version's text.
       const systemTexts = (model: string) =>
         new Set(

@@ -94,6 +94,8 @@ import {
   type ResolvedVariant,
 } from "./variants.js";
 import { readPromptSnapshot } from "../prompt/snapshots.js";
+import type { PromotionWriter } from "../../promotion/source-promoter.js";
+import { promotionStep } from "./promotion.js";
 import { writeStatus as writeKstatus } from "../../runtime/status.js";
 
 export const ExperimentType: ResourceType = llmopsKinds.Experiment;
@@ -113,6 +115,8 @@ export interface ExperimentControllerOptions {
   priceTableConfigMap?: { namespace: string; name: string; key?: string };
   /** Hub URL for huggingFace datasets that set no endpoint (the HF_ENDPOINT convention). */
   huggingFaceEndpoint?: string;
+  /** Writes promotion commits for spec.promotion.policy auto (the controller's git sources). */
+  promoter?: PromotionWriter;
   /** Largest dataset file read from a remote source; default 64 MiB. */
   maxDatasetBytes?: number;
   /** Calls per batch as a multiple of spec.concurrency; default 8. */
@@ -177,13 +181,36 @@ async function reconcileExperiment(
   const previous = experiment.status ?? {};
   // A finished run stays finished: a Prompt that moves on later does not silently re-run (and
   // re-spend) it. Changing the Experiment's spec (a new generation) starts a new run.
+  const now = conditionTime(deps.clock.now());
   if (
     previous.observedGeneration === experiment.metadata.generation &&
     (previous.phase === "Completed" || previous.phase === "Failed")
   ) {
+    if (previous.phase === "Completed") {
+      // The decision follows the winner's Prompt (e.g. `llmops promote` landed through git), and
+      // a policy-auto commit that failed for a transient reason is tried again.
+      const promotion = await promotionStep({
+        deps,
+        promoter: base.options.promoter,
+        experiment,
+        status: previous,
+        signal: context.signal,
+      });
+      const next: ExperimentStatus = { ...previous };
+      if (promotion.promotion) next.promotion = promotion.promotion;
+      else delete next.promotion;
+      await writeKstatus({
+        client: deps.client,
+        type: ExperimentType,
+        object: experiment,
+        outcome: { state: "Ready", reason: "Completed", message: previous.recommendation ?? "" },
+        next,
+        now,
+      });
+      if (promotion.retry) throw promotion.retry;
+    }
     return undefined;
   }
-  const now = conditionTime(deps.clock.now());
   const writeStatus = (outcome: ReconcileOutcome, next: ExperimentStatus) =>
     writeKstatus({
       client: deps.client,
@@ -333,7 +360,15 @@ async function reconcileExperiment(
     batchSize: Math.max(1, (spec.concurrency ?? 4) * (x.options.batchFactor ?? 8)),
   });
   if (plan.remaining === 0) {
-    return complete(x, experiment, resolved, control, records, units.length, runId, now);
+    return complete(x, experiment, {
+      resolved,
+      control,
+      records,
+      total: units.length,
+      runId,
+      now,
+      signal: context.signal,
+    });
   }
   if (plan.budgetReached !== null) {
     const message = `budget reached: ${plan.budgetReached}; stopped after ${String(records.length)} of ${String(units.length)} calls, results so far kept`;
@@ -708,16 +743,21 @@ function partialResults(
   };
 }
 
+/** The finished run: analysis, tracking, promotion, and the final status. */
 async function complete(
   x: ExperimentDeps,
   experiment: StoredExperiment,
-  resolved: readonly ResolvedVariant[],
-  control: string,
-  records: readonly ResultRecord[],
-  total: number,
-  runId: string,
-  now: string,
+  run: {
+    resolved: readonly ResolvedVariant[];
+    control: string;
+    records: readonly ResultRecord[];
+    total: number;
+    runId: string;
+    now: string;
+    signal: AbortSignal;
+  },
 ): Promise<ReconcileResult | undefined> {
+  const { resolved, control, records, total, runId, now } = run;
   const { deps } = x;
   const previous = experiment.status ?? {};
   const spec = experiment.spec;
@@ -774,6 +814,16 @@ async function complete(
     }
   }
 
+  const promotion = await promotionStep({
+    deps,
+    promoter: x.options.promoter,
+    experiment,
+    status: next,
+    signal: run.signal,
+  });
+  if (promotion.promotion) next.promotion = promotion.promotion;
+  else delete next.promotion;
+
   const changed = await writeKstatus({
     client: deps.client,
     type: ExperimentType,
@@ -782,6 +832,7 @@ async function complete(
     next,
     now,
   });
+  if (promotion.retry) throw promotion.retry;
   if (changed && previous.phase !== "Completed") {
     void deps.events.record(experiment, {
       type: "Normal",
