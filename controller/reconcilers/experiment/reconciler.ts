@@ -30,8 +30,13 @@ import {
   HubUnavailableError,
   fetchHubDatasetFile,
 } from "../../backends/hub/huggingface.js";
-import { MlflowTracker } from "../../backends/tracking/mlflow.js";
-import type { ExperimentTracker, TrackedRun } from "../../backends/tracking/tracking.js";
+import type { ExperimentTracker } from "../../backends/tracking/tracking.js";
+import type { LangfuseConnection } from "../../backends/tracking/langfuse.js";
+import { langfuseConnection, trackExperiment, type CallTracker } from "./tracking.js";
+import {
+  LangfuseRequestError,
+  loadLangfuseDataset,
+} from "../../backends/datasets/langfuse-dataset.js";
 import { EvaluatorConfigError } from "../../evaluators/index.js";
 import { TerminalError, TransientError, errorMessage } from "../../kube/errors.js";
 import { withControllerReference } from "../../kube/owner-references.js";
@@ -50,7 +55,7 @@ import type {
   ReconcileResult,
 } from "../../runtime/reconciler.js";
 import type { ControllerDeps, ControllerSetup } from "../../runtime/registry.js";
-import { PromptType, revisionAnnotation } from "../prompt/reconciler.js";
+import { PromptType } from "../prompt/reconciler.js";
 import {
   DatasetError,
   configMapSource,
@@ -123,6 +128,8 @@ export interface ExperimentControllerOptions {
   batchFactor?: number;
   /** Builds the tracker for spec.tracking.mlflow; tests may pass their own. */
   mlflowFor?: (options: { trackingURI: string; token: string | null }) => ExperimentTracker;
+  /** Builds the Langfuse tracker for spec.tracking.langfuse; tests may pass their own. */
+  langfuseFor?: (connection: LangfuseConnection) => CallTracker;
   /** Options for the model clients (retry policy, timeout) — tests shorten them. */
   clientOptions?: { timeoutMs?: number; retry?: Partial<RetryPolicy> };
   concurrency?: number;
@@ -364,6 +371,7 @@ async function reconcileExperiment(
       resolved,
       control,
       records,
+      items,
       total: units.length,
       runId,
       now,
@@ -425,6 +433,7 @@ async function reconcileExperiment(
     signal: context.signal,
     ...(context.stopping ? { stopping: context.stopping } : {}),
     journal,
+    now: () => deps.clock.now(),
   });
   if (outcome.records.length > 0) {
     await saveRecords(deps, experiment, runId, chunks, outcome.records);
@@ -557,7 +566,41 @@ async function loadDataset(
     };
   }
   if (dataset.langfuse) {
-    throw new DatasetError("spec.dataset.langfuse: LANGFUSE_PENDING");
+    const lf = dataset.langfuse;
+    const connection = await langfuseConnection(
+      deps.client,
+      namespace,
+      lf,
+      "spec.dataset.langfuse",
+    );
+    let loaded;
+    try {
+      loaded = await loadLangfuseDataset({ ...connection, name: lf.name });
+    } catch (error) {
+      if (error instanceof LangfuseRequestError && !error.retryable) {
+        throw new DatasetError(`spec.dataset.langfuse: ${error.message}`, { cause: error });
+      }
+      throw new TransientError(`reading Langfuse dataset ${lf.name}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    const source = `langfuse dataset ${lf.name}`;
+    const items = finalizeItems(
+      loaded.items.map((item) => ({
+        id: item.id,
+        // An object input is the variables; anything else is one variable named input.
+        vars:
+          typeof item.input === "object" && item.input !== null && !Array.isArray(item.input)
+            ? (item.input as Record<string, unknown>)
+            : { input: item.input },
+        ...(item.expectedOutput !== undefined && item.expectedOutput !== null
+          ? { expected: item.expectedOutput }
+          : {}),
+      })),
+      source,
+      dataset.limit,
+    );
+    return { items, source: { source, generation, items: items.length } };
   }
   throw new DatasetError("spec.dataset: set one of inline, configMap, huggingFace or langfuse");
 }
@@ -751,6 +794,7 @@ async function complete(
     resolved: readonly ResolvedVariant[];
     control: string;
     records: readonly ResultRecord[];
+    items: readonly DatasetItem[];
     total: number;
     runId: string;
     now: string;
@@ -778,30 +822,26 @@ async function complete(
   if (decision.winner !== null) next.winner = decision.winner;
   else delete next.winner;
 
-  const mlflow = spec.tracking?.mlflow;
-  if (mlflow) {
+  if (spec.tracking) {
     try {
-      const token = mlflow.tokenSecretRef
-        ? await readSecretValue(
-            deps.client,
-            experiment.metadata.namespace ?? "",
-            mlflow.tokenSecretRef,
-            "spec.tracking.mlflow.tokenSecretRef",
-          )
-        : null;
-      const tracker = (x.options.mlflowFor ?? ((o) => new MlflowTracker(o)))({
-        trackingURI: mlflow.trackingURI,
-        token,
-      });
-      const tracked = await tracker.record(
-        mlflow.experimentName ??
-          `${experiment.metadata.namespace ?? ""}/${experiment.metadata.name}`,
-        `${experiment.metadata.uid}/${runId}`,
-        trackedRuns(experiment, resolved, results, decision.winner),
-      );
-      next.tracking = { ...next.tracking, mlflowRunURLs: tracked.runURLs };
+      next.tracking = {
+        ...next.tracking,
+        ...(await trackExperiment({
+          client: deps.client,
+          experiment,
+          runId,
+          resolved,
+          items: run.items,
+          records,
+          results,
+          winner: decision.winner,
+          now: deps.clock.now(),
+          ...(x.options.mlflowFor ? { mlflowFor: x.options.mlflowFor } : {}),
+          ...(x.options.langfuseFor ? { langfuseFor: x.options.langfuseFor } : {}),
+        })),
+      };
     } catch (error) {
-      const message = `results are complete but recording them in MLflow failed: ${errorMessage(error)}`;
+      const message = `results are complete but recording them failed: ${errorMessage(error)}`;
       await writeKstatus({
         client: deps.client,
         type: ExperimentType,
@@ -842,43 +882,4 @@ async function complete(
     });
   }
   return undefined;
-}
-
-function trackedRuns(
-  experiment: StoredExperiment,
-  resolved: readonly ResolvedVariant[],
-  results: NonNullable<ExperimentStatus["results"]>,
-  winner: string | null,
-): TrackedRun[] {
-  const revision = experiment.metadata.annotations?.[revisionAnnotation];
-  return resolved.map((v) => {
-    const result = results.find((r) => r.variant === v.name);
-    const metrics: Record<string, number> = { n: result?.n ?? 0 };
-    for (const m of result?.metrics ?? []) {
-      if (m.mean !== undefined) metrics[`${m.name}.mean`] = m.mean;
-      if (m.ciLow !== undefined) metrics[`${m.name}.ci_low`] = m.ciLow;
-      if (m.ciHigh !== undefined) metrics[`${m.name}.ci_high`] = m.ciHigh;
-      if (m.passRate !== undefined) metrics[`${m.name}.pass_rate`] = m.passRate;
-    }
-    if (result?.latencyP50Ms !== undefined) metrics["latency_p50_ms"] = result.latencyP50Ms;
-    if (result?.latencyP95Ms !== undefined) metrics["latency_p95_ms"] = result.latencyP95Ms;
-    if (result?.costUSD !== undefined) metrics["cost_usd"] = result.costUSD;
-    return {
-      name: v.name,
-      params: {
-        prompt: v.promptName,
-        prompt_version: String(v.promptVersion),
-        prompt_hash: v.promptHash,
-        model: v.model,
-        ...(revision !== undefined ? { git_revision: revision } : {}),
-      },
-      metrics,
-      tags: {
-        "llmops.experiment": `${experiment.metadata.namespace ?? ""}/${experiment.metadata.name}`,
-        "llmops.variant": v.name,
-        "llmops.control": String(v.control),
-        "llmops.winner": String(winner === v.name),
-      },
-    };
-  });
 }

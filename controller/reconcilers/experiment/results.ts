@@ -20,6 +20,10 @@ export interface ResultRecord {
   output?: string | null;
   latencyMs: number | null;
   costUSD: number | null;
+  /** Token usage the provider reported. */
+  usage?: { inputTokens: number; outputTokens: number };
+  /** When the answer arrived (epoch ms), for tracking timelines. */
+  at?: number;
   /** Calls billed (1, or 0 when the model refused the request). */
   calls: number;
   /** Set when the call failed for good (e.g. a 400): the item is not retried and not scored. */

@@ -46,6 +46,8 @@ export async function runBatch(options: {
   stopping?: AbortSignal;
   /** Write-ahead claims: a call is sent only once its key is durably claimed. */
   journal?: CallJournal;
+  /** Epoch ms, for the time each answer arrived. */
+  now: () => number;
 }): Promise<BatchOutcome> {
   const records: ResultRecord[] = [];
   const transient: string[] = [];
@@ -64,7 +66,7 @@ export async function runBatch(options: {
       const variant = options.variants.get(unit.variant);
       if (variant === undefined) continue;
       spent.calls += 1; // reserve the call before awaiting, so maxCalls holds under concurrency
-      const outcome = await runUnit(unit, variant, options.signal, options.journal);
+      const outcome = await runUnit(unit, variant, options);
       if (outcome.kind === "record") {
         records.push(outcome.record);
         spent.calls += outcome.record.calls - 1;
@@ -85,13 +87,19 @@ type UnitOutcome =
   | { kind: "record"; record: ResultRecord }
   | { kind: "transient" | "fatal" | "aborted"; message: string };
 
+interface UnitContext {
+  signal: AbortSignal;
+  journal?: CallJournal;
+  now: () => number;
+}
+
 async function runUnit(
   unit: WorkUnit,
   variant: RunnableVariant,
-  signal: AbortSignal,
-  journal: CallJournal | undefined,
+  context: UnitContext,
 ): Promise<UnitOutcome> {
-  const outcome = await callAndScore(unit, variant, signal, journal);
+  const { journal } = context;
+  const outcome = await callAndScore(unit, variant, context);
   if (journal !== undefined && outcome.kind !== "unsent") {
     // An aborted call keeps its claim: it may have reached the model, so it is never re-sent.
     if (outcome.kind === "record") journal.complete(outcome.record);
@@ -103,8 +111,7 @@ async function runUnit(
 async function callAndScore(
   unit: WorkUnit,
   variant: RunnableVariant,
-  signal: AbortSignal,
-  journal: CallJournal | undefined,
+  { signal, journal, now }: UnitContext,
 ): Promise<UnitOutcome | { kind: "unsent"; message: string }> {
   const base = {
     key: unit.key,
@@ -182,6 +189,7 @@ async function callAndScore(
     }
     return { kind: "transient", message };
   }
+  const answeredAt = now();
   const scores: Record<string, ScoreRecord> = {};
   for (const evaluator of variant.evaluators) {
     const result = await evaluator.evaluate(
@@ -206,6 +214,15 @@ async function callAndScore(
       output: completion.content === null ? null : completion.content.slice(0, outputLimit),
       latencyMs: Math.round(completion.latencyMs * 1000) / 1000,
       costUSD: completion.costUSD,
+      ...(completion.usage
+        ? {
+            usage: {
+              inputTokens: completion.usage.inputTokens,
+              outputTokens: completion.usage.outputTokens,
+            },
+          }
+        : {}),
+      at: answeredAt,
       calls: 1,
       scores,
     },
