@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { CallJournal, decodeJournal, recoverJournal, type JournalState } from "./journal.js";
+import {
+  CallJournal,
+  decodeJournal,
+  journalPatchData,
+  recoverJournal,
+  type JournalWrite,
+} from "./journal.js";
 import type { ResultRecord } from "./results.js";
 
 const record = (key: string): ResultRecord => {
@@ -20,12 +26,27 @@ const parseKey = (key: string) => {
   return { variant, item, repetition: Number(repetition) };
 };
 
+/** Applies merge patches to a data map, as the apiserver does for a ConfigMap. */
+function store() {
+  const data: Record<string, string> = {};
+  const writes: JournalWrite[] = [];
+  const write = (w: JournalWrite) => {
+    writes.push(structuredClone(w));
+    for (const [k, v] of Object.entries(journalPatchData(w))) {
+      if (v === null) delete data[k];
+      else data[k] = v;
+    }
+    return Promise.resolve();
+  };
+  return { data, writes, write };
+}
+
 describe("CallJournal", () => {
   it("resolves a claim only after a write that contains it, coalescing concurrent claims", async () => {
-    const writes: JournalState[] = [];
+    const writes: JournalWrite[] = [];
     let release: (() => void) | undefined;
-    const journal = new CallJournal("run", async (state) => {
-      writes.push(state);
+    const journal = new CallJournal("run", async (w) => {
+      writes.push(w);
       await new Promise<void>((resolve) => (release = resolve));
     });
     const order: string[] = [];
@@ -51,23 +72,29 @@ describe("CallJournal", () => {
     await expect(journal.claim("v/1/0")).rejects.toThrow("apiserver down");
   });
 
-  it("results ride along; saved() drops them and keeps only claims still open", async () => {
-    const writes: JournalState[] = [];
-    const journal = new CallJournal("run", (state) => {
-      writes.push(structuredClone(state));
-      return Promise.resolve();
-    });
+  it("sends each result once, in a new segment; saved() drops the segments and keeps open claims", async () => {
+    const s = store();
+    const journal = new CallJournal("run", s.write);
     await journal.claim("v/1/0");
     await journal.claim("v/2/0");
     journal.complete(record("v/1/0"));
     await journal.claim("v/3/0");
-    expect(writes.at(-1)).toMatchObject({
-      claims: ["v/2/0", "v/3/0"],
-      records: [{ key: "v/1/0" }],
+    journal.complete(record("v/3/0"));
+    await journal.claim("v/4/0");
+    expect(s.writes.map((w) => w.segment?.records.map((r) => r.key))).toEqual([
+      undefined,
+      undefined,
+      ["v/1/0"],
+      ["v/3/0"],
+    ]);
+    expect(decodeJournal(s.data, "run")).toEqual({
+      runId: "run",
+      claims: ["v/2/0", "v/4/0"],
+      records: [record("v/1/0"), record("v/3/0")],
     });
-    journal.release("v/3/0");
+    journal.release("v/4/0");
     await journal.saved();
-    expect(writes.at(-1)).toEqual({ runId: "run", claims: ["v/2/0"], records: [] });
+    expect(s.data).toEqual({ "claims.json": JSON.stringify({ runId: "run", claims: ["v/2/0"] }) });
   });
 
   it("saved() writes nothing for a batch that claimed nothing", async () => {
@@ -83,15 +110,18 @@ describe("CallJournal", () => {
 
 describe("recoverJournal", () => {
   it("keeps returned results and marks calls without one as interrupted, never to be re-sent", () => {
-    const journal = decodeJournal(
-      JSON.stringify({
-        runId: "run",
-        claims: ["v/1/0", "v/2/0", "v/3/0"],
-        records: [record("v/2/0"), record("v/4/0")],
-      }),
-      "run",
+    const s = store();
+    void s.write({
+      runId: "run",
+      claims: ["v/1/0", "v/2/0", "v/3/0"],
+      segment: { index: 0, records: [record("v/2/0"), record("v/4/0")] },
+      dropSegments: [],
+    });
+    const recovered = recoverJournal(
+      decodeJournal(s.data, "run"),
+      new Set(["v/3/0", "v/4/0"]),
+      parseKey,
     );
-    const recovered = recoverJournal(journal, new Set(["v/3/0", "v/4/0"]), parseKey);
     expect(recovered.map((r) => [r.key, r.interrupted ?? false])).toEqual([
       ["v/2/0", false],
       ["v/1/0", true],
@@ -100,9 +130,18 @@ describe("recoverJournal", () => {
     expect(recovered[1]?.error).toMatch(/^interrupted: .*not sent again/);
   });
 
-  it("ignores another run's journal and unreadable text", () => {
-    const other = JSON.stringify({ runId: "old", claims: ["v/1/0"], records: [] });
+  it("ignores another run's journal, unreadable claims and torn result lines", () => {
+    const other = { "claims.json": JSON.stringify({ runId: "old", claims: ["v/1/0"] }) };
     expect(decodeJournal(other, "run").claims).toEqual([]);
-    expect(decodeJournal("{", "run")).toEqual({ runId: "run", claims: [], records: [] });
+    expect(decodeJournal({ "claims.json": "{" }, "run")).toEqual({
+      runId: "run",
+      claims: [],
+      records: [],
+    });
+    const torn = {
+      "claims.json": JSON.stringify({ runId: "run", claims: ["v/1/0"] }),
+      "records-0.jsonl": `${JSON.stringify(record("v/2/0"))}\n{"key": "v/1/`,
+    };
+    expect(decodeJournal(torn, "run").records.map((r) => r.key)).toEqual(["v/2/0"]);
   });
 });

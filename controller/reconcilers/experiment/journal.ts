@@ -9,9 +9,11 @@
 //
 // Writes are coalesced: claims that arrive while a write is in progress go out together in the
 // next one, so the journal costs about one small write per round of concurrent calls, not per call.
+// Each write is a JSON merge patch carrying the open claims and only the results that came back
+// since the previous write (as a new segment key): its size does not grow with the batch.
 import type { ResultRecord } from "./results.js";
 
-/** What the journal ConfigMap holds. */
+/** What the journal ConfigMap holds, decoded. */
 export interface JournalState {
   runId: string;
   /** Keys whose calls may have been sent and have no saved result yet. */
@@ -20,30 +22,74 @@ export interface JournalState {
   records: ResultRecord[];
 }
 
-export const journalKey = "journal.json";
+/**
+ * One journal write, as a change: the claims now open, the results that came back since the last
+ * write (a new segment key, so earlier results are not sent again), and the segments to drop once
+ * their results are in the chunks.
+ */
+export interface JournalWrite {
+  runId: string;
+  claims: string[];
+  segment?: { index: number; records: ResultRecord[] };
+  dropSegments: number[];
+}
+
+export const claimsKey = "claims.json";
+const segmentPrefix = "records-";
+
+/** The ConfigMap data key of results segment `index`. */
+export function segmentKey(index: number): string {
+  return `${segmentPrefix}${String(index)}.jsonl`;
+}
+
+/** The merge-patch `data` for `write` (a null value deletes a key). */
+export function journalPatchData(write: JournalWrite): Record<string, string | null> {
+  const data: Record<string, string | null> = {
+    [claimsKey]: JSON.stringify({ runId: write.runId, claims: write.claims }),
+  };
+  for (const index of write.dropSegments) data[segmentKey(index)] = null;
+  if (write.segment) {
+    data[segmentKey(write.segment.index)] = write.segment.records
+      .map((r) => JSON.stringify(r))
+      .join("\n");
+  }
+  return data;
+}
 
 /** Name of `experiment`'s journal ConfigMap. */
 export function journalName(experiment: string): string {
   return `${experiment}-journal`;
 }
 
-/** Reads a journal's text; an unreadable journal is treated as empty (nothing claimed). */
-export function decodeJournal(text: string | undefined, runId: string): JournalState {
-  const empty: JournalState = { runId, claims: [], records: [] };
-  if (text === undefined) return empty;
+/** Reads a journal's data; anything unreadable or of another run counts as nothing claimed. */
+export function decodeJournal(
+  data: Readonly<Record<string, string>> | undefined,
+  runId: string,
+): JournalState {
+  const state: JournalState = { runId, claims: [], records: [] };
+  const claimsText = data?.[claimsKey];
+  if (data === undefined || claimsText === undefined) return state;
   try {
-    const parsed = JSON.parse(text) as Partial<JournalState>;
-    if (parsed.runId !== runId) return empty; // another run's journal: nothing of ours in flight
-    return {
-      runId,
-      claims: Array.isArray(parsed.claims)
-        ? parsed.claims.filter((k) => typeof k === "string")
-        : [],
-      records: Array.isArray(parsed.records) ? parsed.records : [],
-    };
+    const parsed = JSON.parse(claimsText) as { runId?: unknown; claims?: unknown };
+    if (parsed.runId !== runId) return state; // another run's journal: nothing of ours in flight
+    if (Array.isArray(parsed.claims)) {
+      state.claims = parsed.claims.filter((k): k is string => typeof k === "string");
+    }
   } catch {
-    return empty;
+    return state;
   }
+  for (const [key, text] of Object.entries(data)) {
+    if (!key.startsWith(segmentPrefix)) continue;
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      try {
+        state.records.push(JSON.parse(line) as ResultRecord);
+      } catch {
+        // A torn line: that call counts as interrupted (its claim stays open).
+      }
+    }
+  }
+  return state;
 }
 
 /**
@@ -81,7 +127,12 @@ export function recoverJournal(
 /** Coalescing writer of one batch's journal. */
 export class CallJournal {
   private readonly claims = new Set<string>();
-  private readonly records: ResultRecord[] = [];
+  /** Results not yet written to the journal. */
+  private pending: ResultRecord[] = [];
+  /** Segments written in this batch (dropped once the batch's results are in the chunks). */
+  private readonly segments: number[] = [];
+  private nextSegment = 0;
+  private drop: number[] = [];
   private waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private writing: Promise<void> | null = null;
   private dirty = false;
@@ -89,7 +140,7 @@ export class CallJournal {
 
   constructor(
     private readonly runId: string,
-    private readonly write: (state: JournalState) => Promise<void>,
+    private readonly write: (write: JournalWrite) => Promise<void>,
   ) {}
 
   /** Resolves once `key` is durably claimed: only then may its call be sent. */
@@ -105,7 +156,7 @@ export class CallJournal {
   /** A claimed call finished with `record`: kept with the next write. */
   complete(record: ResultRecord): void {
     this.claims.delete(record.key);
-    this.records.push(record);
+    this.pending.push(record);
   }
 
   /** A claimed call was not answered and may be retried (e.g. 429 after the retries). */
@@ -115,8 +166,10 @@ export class CallJournal {
 
   /** The batch's results are saved elsewhere: drops them and writes what is still claimed. */
   async saved(): Promise<void> {
-    if (this.records.length === 0 && this.claims.size === 0 && this.writes === 0) return;
-    this.records.length = 0;
+    if (this.writes === 0 && this.claims.size === 0) return;
+    this.pending = [];
+    this.drop = [...this.segments];
+    this.segments.length = 0;
     await this.flush();
   }
 
@@ -144,15 +197,25 @@ export class CallJournal {
       this.dirty = false;
       const waiters = this.waiters;
       this.waiters = [];
+      const records = this.pending;
+      this.pending = [];
+      const drop = this.drop;
+      this.drop = [];
+      const segment = records.length > 0 ? { index: this.nextSegment++, records } : undefined;
       try {
         this.writes += 1;
         await this.write({
           runId: this.runId,
           claims: [...this.claims],
-          records: [...this.records],
+          ...(segment ? { segment } : {}),
+          dropSegments: drop,
         });
+        if (segment) this.segments.push(segment.index);
         for (const w of waiters) w.resolve();
       } catch (error) {
+        // Not written: those results go out with the next write, the drops too.
+        this.pending = [...records, ...this.pending];
+        this.drop = [...drop, ...this.drop];
         for (const w of waiters) w.reject(error);
       }
     }

@@ -86,10 +86,10 @@ import {
 import {
   CallJournal,
   decodeJournal,
-  journalKey,
+  journalPatchData,
   journalName,
   recoverJournal,
-  type JournalState,
+  type JournalWrite,
 } from "./journal.js";
 import { runBatch, type RunnableVariant } from "./runner.js";
 import {
@@ -144,7 +144,9 @@ export function experimentController(options: ExperimentControllerOptions = {}):
     return {
       name: "Experiment",
       type: ExperimentType,
-      owns: [ConfigMapType],
+      // No watch on the results and journal ConfigMaps: they change with every call batch and the
+      // reconciler reads them from the API anyway; a watch would only parse them again.
+      owns: [],
       concurrency: options.concurrency ?? 4,
       watches: [
         {
@@ -318,13 +320,27 @@ async function reconcileExperiment(
     repetitions: spec.repetitions ?? 1,
     evaluators: spec.evaluators,
   }).slice(0, 16);
-  const { chunks, journalText } = await loadChunks(deps, experiment, runId);
+  const { chunks, journalData } = await loadChunks(deps, experiment, runId);
   const records = chunks.flatMap((c) => decodeChunk(c.text));
   const variantNames = resolved.map((v) => v.name);
   const units = workUnits(variantNames, items, spec.repetitions ?? 1);
   const done = new Set(records.map((r) => r.key));
-  const writeJournal = (state: JournalState) => applyJournal(deps, experiment, state);
-  const left = decodeJournal(journalText, runId);
+  // The journal is created once by apply; after that only its data changes, and a merge patch
+  // is the apiserver's cheapest write (no managed-fields merge), which matters: a call waits for it.
+  let journalExists = journalData !== undefined;
+  const writeJournal = async (write: JournalWrite) => {
+    if (journalExists) {
+      await deps.client.mergePatch(
+        ConfigMapType,
+        { namespace: request.namespace, name: journalName(request.name) },
+        { data: journalPatchData(write) },
+      );
+    } else {
+      await applyJournal(deps, experiment, write);
+      journalExists = true;
+    }
+  };
+  const left = decodeJournal(journalData, runId);
   if (left.claims.length > 0 || left.records.length > 0) {
     // The previous controller was killed mid-batch: keep what it got back, and mark what was in
     // flight as interrupted so it is never sent (and paid for) twice.
@@ -348,7 +364,12 @@ async function reconcileExperiment(
         });
       }
     }
-    await writeJournal({ runId, claims: [], records: [] });
+    // Settled: the next batch starts a fresh journal.
+    await deps.client.delete(ConfigMapType, {
+      namespace: request.namespace,
+      name: journalName(request.name),
+    });
+    journalExists = false;
   }
   const running: ExperimentStatus = {
     ...previous,
@@ -608,7 +629,7 @@ async function loadDataset(
 async function applyJournal(
   deps: ControllerDeps,
   experiment: StoredExperiment,
-  state: JournalState,
+  write: JournalWrite,
 ): Promise<void> {
   const name = experiment.metadata.name;
   const configMap: KubeObject = withControllerReference(
@@ -619,9 +640,13 @@ async function applyJournal(
         name: journalName(name),
         namespace: experiment.metadata.namespace ?? "",
         labels: { "app.kubernetes.io/managed-by": "llmops", [experimentLabel]: name },
-        annotations: { [runIdAnnotation]: state.runId },
+        annotations: { [runIdAnnotation]: write.runId },
       },
-      data: { [journalKey]: JSON.stringify(state) },
+      data: Object.fromEntries(
+        Object.entries(journalPatchData(write)).filter(
+          (entry): entry is [string, string] => entry[1] !== null,
+        ),
+      ),
     },
     experiment,
   );
@@ -632,7 +657,7 @@ async function loadChunks(
   deps: ControllerDeps,
   experiment: StoredExperiment,
   runId: string,
-): Promise<{ chunks: Chunk[]; journalText: string | undefined }> {
+): Promise<{ chunks: Chunk[]; journalData: Record<string, string> | undefined }> {
   const namespace = experiment.metadata.namespace ?? "";
   const list = await deps.client.list<KubeObject & { data?: Record<string, string> }>(
     ConfigMapType,
@@ -642,7 +667,7 @@ async function loadChunks(
     },
   );
   const chunks: Chunk[] = [];
-  let journalText: string | undefined;
+  let journalData: Record<string, string> | undefined;
   for (const cm of list.items) {
     const owned = cm.metadata.ownerReferences?.some((o) => o.uid === experiment.metadata.uid);
     if (!owned) continue;
@@ -652,14 +677,14 @@ async function loadChunks(
       continue;
     }
     if (cm.metadata.name === journalName(experiment.metadata.name)) {
-      journalText = cm.data?.[journalKey];
+      journalData = cm.data ?? {};
       continue;
     }
     const index = Number(cm.metadata.annotations[`llmops.dev/chunk`] ?? "-1");
     if (Number.isInteger(index) && index >= 0)
       chunks.push({ index, text: cm.data?.[chunkKey] ?? "" });
   }
-  return { chunks: chunks.sort((a, b) => a.index - b.index), journalText };
+  return { chunks: chunks.sort((a, b) => a.index - b.index), journalData };
 }
 
 async function saveRecords(

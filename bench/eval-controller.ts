@@ -1,0 +1,195 @@
+// Evaluation throughput of the Experiment controller end to end (issue 6, item 7): `llmops
+// controller` as its own process against a private control plane runs one Experiment (2 variants ×
+// N items, concurrency 32) against the local OpenAI-protocol server in another process with a fixed
+// 50 ms latency and 32 requests in flight at most (ideal: 32 / 0.05 s = 640 requests/s). Everything
+// the controller does per call is in the measured time: rendering, the call, scoring, the
+// write-ahead journal, results chunks and status writes. Reports achieved/ideal and the
+// controller's CPU per call (from /proc). Prints numbers; never fails. Run with
+// `npm run bench:eval-controller [-- --items 1600 --latency-ms 50 --concurrency 32]`.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { Experiment, Prompt } from "../controller/api/generated/index.js";
+import { KubeClient } from "../controller/kube/client.js";
+import { ConfigMapType, NamespaceType, type KubeObject } from "../controller/kube/resources.js";
+import { KubeTransport } from "../controller/kube/transport.js";
+import { ExperimentType } from "../controller/reconcilers/experiment/reconciler.js";
+import { PromptType } from "../controller/reconcilers/prompt/reconciler.js";
+import { ensureBinaries } from "../test/env/binaries.js";
+import { freePorts, startControlPlane, stopControlPlane } from "../test/env/control-plane.js";
+import { arithmeticDataset } from "../test/servers/openai/dataset.js";
+
+const root = new URL("..", import.meta.url).pathname;
+function argValue(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  const raw = i >= 0 ? process.argv[i + 1] : undefined;
+  return raw === undefined ? fallback : Number(raw);
+}
+const items = argValue("--items", 1600);
+const latencyMs = argValue("--latency-ms", 50);
+const concurrency = argValue("--concurrency", 32);
+const calls = items * 2;
+const ideal = concurrency / (latencyMs / 1000);
+
+function cpuSeconds(pid: number): number {
+  const fields =
+    readFileSync(`/proc/${String(pid)}/stat`, "utf8")
+      .split(") ")[1]
+      ?.split(" ") ?? [];
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat (11 and 12 after "pid (comm) ").
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
+async function main(): Promise<void> {
+  const binDir = await ensureBinaries((m) => process.stderr.write(`${m}\n`));
+  const dir = await mkdtemp(join(tmpdir(), "llmops-bench-eval-"));
+  const plane = await startControlPlane({ dir, binDir, detached: false });
+  const [metricsPort = 0] = await freePorts(1);
+  const server = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "test/servers/openai/cli.ts",
+      "--models",
+      "acc-90:0.9,acc-70:0.7",
+      "--latency-ms",
+      String(latencyMs),
+      "--max-concurrency",
+      String(concurrency),
+      "--dataset",
+      String(items),
+    ],
+    { cwd: root, stdio: ["pipe", "pipe", "inherit"] },
+  );
+  let controller: ReturnType<typeof spawn> | undefined;
+  try {
+    const firstLine = await new Promise<string>((resolve) => {
+      createInterface({ input: server.stdout }).once("line", resolve);
+    });
+    const { baseURL } = JSON.parse(firstLine) as { baseURL: string };
+    const kc = new KubeConfig();
+    kc.loadFromFile(plane.kubeconfigPath);
+    const client = new KubeClient({
+      transport: new KubeTransport({ kubeConfig: kc }),
+      fieldManager: "llmops-bench",
+    });
+    const crds = spawn(join(binDir, "kubectl"), [
+      `--kubeconfig=${plane.kubeconfigPath}`,
+      "apply",
+      "--server-side",
+      "-f",
+      join(root, "crds"),
+    ]);
+    await new Promise((resolve) => crds.on("exit", resolve));
+    await client.apply(NamespaceType, {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "bench" },
+    });
+    await sleep(2000);
+    const dataset = arithmeticDataset(items, 42);
+    await client.apply(ConfigMapType, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "arith", namespace: "bench" },
+      data: {
+        "dataset.jsonl": dataset
+          .map((i) =>
+            JSON.stringify({ id: i.id, vars: { question: i.input }, expected: i.expected }),
+          )
+          .join("\n"),
+      },
+    });
+    const prompt: Prompt & KubeObject = {
+      apiVersion: "llmops.dev/v1alpha1",
+      kind: "Prompt",
+      metadata: { name: "arith", namespace: "bench" },
+      spec: {
+        template: {
+          messages: [
+            { role: "system", content: "Answer with the number only." },
+            { role: "user", content: "{{question}}" },
+          ],
+        },
+        variables: [{ name: "question", required: true }],
+        model: { name: "acc-70", endpoint: { baseURL }, parameters: { temperature: 0 } },
+        labels: ["production"],
+      },
+    };
+    await client.apply(PromptType, prompt);
+
+    controller = spawn(
+      process.execPath,
+      [
+        join(root, "bin", "llmops.js"),
+        "controller",
+        `--kubeconfig=${plane.kubeconfigPath}`,
+        "--namespaces=bench",
+        "--no-leader-elect",
+        `--metrics-addr=127.0.0.1:${String(metricsPort)}`,
+        "--log-level=warn",
+      ],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
+    await sleep(4000); // start-up, cache sync and the Prompt's first version: not measured
+    const cpuBefore = cpuSeconds(controller.pid ?? 0);
+    const experiment: Experiment & KubeObject = {
+      apiVersion: "llmops.dev/v1alpha1",
+      kind: "Experiment",
+      metadata: { name: "bench", namespace: "bench" },
+      spec: {
+        variants: [
+          { name: "control", control: true, prompt: { name: "arith" } },
+          { name: "candidate", prompt: { name: "arith" }, model: { name: "acc-90" } },
+        ],
+        dataset: { configMap: { name: "arith" } },
+        evaluators: [{ name: "correct", type: "exactMatch" }],
+        analysis: { primaryMetric: "correct" },
+        concurrency,
+      },
+    };
+    const start = performance.now();
+    await client.apply(ExperimentType, experiment);
+    let status: Experiment["status"];
+    for (;;) {
+      status = (
+        await client.get<Experiment & KubeObject>(ExperimentType, {
+          namespace: "bench",
+          name: "bench",
+        })
+      ).status;
+      if (status?.phase === "Completed" || status?.phase === "Failed") break;
+      await sleep(50);
+    }
+    const seconds = (performance.now() - start) / 1000;
+    const cpu = cpuSeconds(controller.pid ?? 0) - cpuBefore;
+    const result = {
+      calls,
+      concurrency,
+      endpointLatencyMs: latencyMs,
+      phase: status.phase,
+      completed: status.progress?.completed,
+      seconds: Number(seconds.toFixed(2)),
+      requestsPerSecond: Number((calls / seconds).toFixed(1)),
+      idealRequestsPerSecond: ideal,
+      ratio: Number((calls / seconds / ideal).toFixed(3)),
+      controllerCpuMsPerCall: Number(((cpu * 1000) / calls).toFixed(3)),
+      winner: status.winner,
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    await client.close();
+  } finally {
+    controller?.kill("SIGTERM");
+    server.kill("SIGTERM");
+    await stopControlPlane(plane);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
