@@ -28,17 +28,23 @@ const parseKey = (key: string) => {
 
 /** Applies merge patches to a data map, as the apiserver does for a ConfigMap. */
 function store() {
-  const data: Record<string, string> = {};
+  const map = new Map<string, string>();
   const writes: JournalWrite[] = [];
   const write = (w: JournalWrite) => {
     writes.push(structuredClone(w));
     for (const [k, v] of Object.entries(journalPatchData(w))) {
-      if (v === null) delete data[k];
-      else data[k] = v;
+      if (v === null) map.delete(k);
+      else map.set(k, v);
     }
     return Promise.resolve();
   };
-  return { data, writes, write };
+  return {
+    get data() {
+      return Object.fromEntries(map);
+    },
+    writes,
+    write,
+  };
 }
 
 describe("CallJournal", () => {
