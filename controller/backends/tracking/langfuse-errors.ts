@@ -1,13 +1,16 @@
-// Typed failures of Langfuse public-API requests made through @langfuse/client, shared by the
-// tracker and the dataset loader. Callers branch on the class: refused keys and a missing dataset
+// Typed failures of Langfuse public-API requests made through @langfuse/client, and of OTLP span
+// exports made through @opentelemetry/exporter-trace-otlp-http, shared by the tracker and the
+// dataset loader. Callers branch on the class: refused keys and a missing dataset
 // need a spec or Secret fix; the rest may pass on a retry. Messages name the request and Langfuse's
 // own error text, never the keys (the client's errors carry response data only, no request headers).
 //
 // The client's error classes live in @langfuse/core, which is not our direct dependency, so they
 // are recognised by shape: LangfuseAPIError has `statusCode` and `body`; the timeout error has
-// neither, only its message ("Timeout exceeded when calling …").
+// neither, only its message ("Timeout exceeded when calling …"). The OTLP exporter's
+// OTLPExporterError has the HTTP status in `code` and the response body in `data`; an export that
+// ran out of retries or time has no status.
 
-/** A Langfuse request failed; `request` is e.g. `POST /api/public/ingestion`. */
+/** A Langfuse request failed; `request` is e.g. `POST /api/public/otel/v1/traces`. */
 export class LangfuseRequestError extends Error {
   override name = "LangfuseRequestError";
   constructor(
@@ -37,37 +40,17 @@ export class LangfuseNotFoundError extends LangfuseRequestError {
   override name = "LangfuseNotFoundError";
 }
 
-/** One event of an ingestion batch that Langfuse rejected. */
-export interface IngestionFailure {
-  /** The event envelope id. */
-  eventId: string;
-  /** e.g. `trace-create`; null when Langfuse reported an id we did not send. */
-  type: string | null;
-  /** The trace, observation or score id the event carried. */
-  bodyId: string | null;
-  status: number;
-  message: string;
-}
-
-/** An ingestion batch was accepted (207) but some of its events were rejected. */
-export class LangfuseIngestionError extends LangfuseRequestError {
-  override name = "LangfuseIngestionError";
-  constructor(
-    message: string,
-    readonly failures: readonly IngestionFailure[],
-  ) {
-    super(message, "POST /api/public/ingestion", 207);
-  }
-
-  /** Whether every rejected event may pass on a retry (all 5xx/429). */
-  override get retryable(): boolean {
-    return this.failures.every((f) => f.status === 429 || f.status >= 500);
-  }
-}
-
 /** Langfuse's error text from a response body (`{ message, error }`), when it has one. */
 function bodyMessage(body: unknown): string | null {
-  if (typeof body === "string" && body.trim() !== "") return body.trim().slice(0, 300);
+  if (typeof body === "string" && body.trim() !== "") {
+    try {
+      const parsed = JSON.parse(body) as unknown;
+      if (parsed !== null && typeof parsed === "object") return bodyMessage(parsed);
+    } catch {
+      // Not JSON: the text itself.
+    }
+    return body.trim().slice(0, 300);
+  }
   if (body !== null && typeof body === "object") {
     const { message, error } = body as { message?: unknown; error?: unknown };
     if (typeof message === "string" && message !== "") return message.slice(0, 300);
@@ -96,32 +79,64 @@ export function toLangfuseError(
   }
   const status = (err as { statusCode?: unknown } | null)?.statusCode;
   if (err instanceof Error && typeof status === "number") {
-    const detail = bodyMessage((err as { body?: unknown }).body);
-    const said = detail === null ? "" : `: ${detail}`;
-    if (status === 401 || status === 403) {
-      return new LangfuseAuthError(
-        `Langfuse at ${baseUrl} refused the API keys for ${request} (${what}), HTTP ${String(status)}${said}; ` +
-          `check the public/secret key pair in the Secret and that they belong to a project on this host`,
-        request,
-        status,
-        { cause: err },
-      );
-    }
-    if (status === 404) {
-      return new LangfuseNotFoundError(
-        `Langfuse at ${baseUrl} answered 404 to ${request} (${what})${said}`,
-        request,
-        status,
-        { cause: err },
-      );
-    }
-    return new LangfuseRequestError(
-      `Langfuse at ${baseUrl} failed ${request} (${what}) with HTTP ${String(status)}${said}`,
+    return httpError(status, (err as { body?: unknown }).body, err, context);
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new LangfuseRequestError(
+    `Langfuse at ${baseUrl}: ${request} (${what}) failed: ${reason}`,
+    request,
+    null,
+    { cause: err },
+  );
+}
+
+function httpError(
+  status: number,
+  body: unknown,
+  cause: unknown,
+  context: { request: string; what: string; baseUrl: string },
+): LangfuseRequestError {
+  const { request, what, baseUrl } = context;
+  const detail = bodyMessage(body);
+  const said = detail === null ? "" : `: ${detail}`;
+  if (status === 401 || status === 403) {
+    return new LangfuseAuthError(
+      `Langfuse at ${baseUrl} refused the API keys for ${request} (${what}), HTTP ${String(status)}${said}; ` +
+        `check the public/secret key pair in the Secret and that they belong to a project on this host`,
       request,
       status,
-      { cause: err },
+      { cause },
     );
   }
+  if (status === 404) {
+    return new LangfuseNotFoundError(
+      `Langfuse at ${baseUrl} answered 404 to ${request} (${what})${said}`,
+      request,
+      status,
+      { cause },
+    );
+  }
+  return new LangfuseRequestError(
+    `Langfuse at ${baseUrl} failed ${request} (${what}) with HTTP ${String(status)}${said}`,
+    request,
+    status,
+    { cause },
+  );
+}
+
+/**
+ * Wraps the error of a failed OTLP export (the `error` of the exporter's FAILED result) into a
+ * typed error: an HTTP status when Langfuse answered, none when retries or time ran out.
+ */
+export function otlpExportError(
+  err: unknown,
+  context: { request: string; what: string; baseUrl: string },
+): LangfuseRequestError {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "number") {
+    return httpError(code, (err as { data?: unknown }).data, err, context);
+  }
+  const { request, what, baseUrl } = context;
   const reason = err instanceof Error ? err.message : String(err);
   return new LangfuseRequestError(
     `Langfuse at ${baseUrl}: ${request} (${what}) failed: ${reason}`,

@@ -1,14 +1,16 @@
-// The pure parts of the Langfuse tracker: deterministic ids, batching, and the events of a call.
+// The pure parts of the Langfuse tracker: deterministic ids, the span attributes and scores of a call.
 import { describe, expect, it } from "vitest";
 import {
+  QueuedIdGenerator,
   type TrackedCall,
-  callEvents,
   callGenerationId,
   callScoreId,
+  callScores,
+  callSpanAttributes,
   callTraceId,
-  chunkEvents,
   datasetItemId,
-  datasetRunName,
+  experimentRunId,
+  experimentRunName,
 } from "./langfuse.js";
 
 const session = { experiment: "ns/triage", runKey: "uid-1/run-3", datasetName: "triage-eval" };
@@ -73,91 +75,125 @@ describe("deterministic ids", () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it("names the dataset run per variant", () => {
-    expect(datasetRunName(session, "candidate")).toBe("ns/triage/candidate/uid-1/run-3");
+  it("names and ids the experiment per variant", () => {
+    expect(experimentRunName(session, "candidate")).toBe("ns/triage/candidate/uid-1/run-3");
+    expect(experimentRunId(session, "candidate")).toMatch(/^[0-9a-f]{16}$/);
+    expect(experimentRunId(session, "candidate")).not.toBe(experimentRunId(session, "control"));
   });
 });
 
-describe("chunkEvents", () => {
-  const rows = [
-    { name: "empty", events: [], max: 100, want: [] },
-    { name: "all fit", events: ["a", "b", "c"], max: 100, want: [["a", "b", "c"]] },
+const link = {
+  datasetId: "ds-1",
+  itemId: "lf-item-7",
+  expectedOutput: { label: "hardware" },
+  itemMetadata: null,
+};
+
+describe("callSpanAttributes", () => {
+  it("a generation, the trace it is the root of, and the experiment item it is", () => {
+    const a = callSpanAttributes(session, call(), link);
+    expect(a).toMatchObject({
+      "langfuse.observation.type": "generation",
+      "langfuse.observation.model.name": "gpt-4o-mini",
+      "langfuse.observation.input": JSON.stringify([{ role: "user", content: "hi" }]),
+      "langfuse.observation.output": "hello",
+      "langfuse.observation.usage_details": JSON.stringify({ input: 10, output: 5, total: 15 }),
+      "langfuse.observation.cost_details": JSON.stringify({ total: 0.0001 }),
+      "langfuse.observation.metadata.promptName": "triage",
+      "langfuse.observation.metadata.repetition": "0",
+      "langfuse.trace.name": "ns/triage/control",
+      "session.id": "uid-1/run-3",
+      "langfuse.trace.tags": ["llmops", "variant:control"],
+      "langfuse.trace.metadata.variant": "control",
+      "langfuse.environment": "sdk-experiment",
+      "langfuse.experiment.id": experimentRunId(session, "control"),
+      "langfuse.experiment.name": "ns/triage/control/uid-1/run-3",
+      "langfuse.experiment.dataset.id": "ds-1",
+      "langfuse.experiment.item.id": "lf-item-7",
+      "langfuse.experiment.item.expected_output": JSON.stringify({ label: "hardware" }),
+      "langfuse.experiment.item.root_observation_id": callGenerationId(
+        session.runKey,
+        "control/item-7/0",
+      ),
+    });
+    expect(a).not.toHaveProperty("langfuse.experiment.item.metadata");
+    expect(a).not.toHaveProperty("langfuse.observation.level");
+  });
+
+  it("a failed call is an ERROR generation without output, usage or cost", () => {
+    const a = callSpanAttributes(
+      session,
+      call({ output: null, error: "HTTP 500", usage: undefined, costUSD: null, scores: {} }),
+      link,
+    );
+    expect(a).toMatchObject({
+      "langfuse.observation.level": "ERROR",
+      "langfuse.observation.status_message": "HTTP 500",
+    });
+    for (const key of [
+      "langfuse.observation.output",
+      "langfuse.observation.usage_details",
+      "langfuse.observation.cost_details",
+    ]) {
+      expect(a).not.toHaveProperty(key);
+    }
+  });
+
+  it("evaluator errors go to the metadata", () => {
+    const a = callSpanAttributes(
+      session,
+      call({ scores: { judge: { score: null, passed: null, error: "judge timed out" } } }),
+      link,
+    );
+    expect(a["langfuse.trace.metadata.evaluatorErrors"]).toBe(
+      JSON.stringify({ judge: "judge timed out" }),
+    );
+  });
+});
+
+describe("callScores", () => {
+  const rows: { name: string; scores: TrackedCall["scores"]; want: object[] }[] = [
     {
-      name: "splits at the limit",
-      events: ["aaaa", "bbbb", "cccc"],
-      max: 15,
-      want: [["aaaa", "bbbb"], ["cccc"]],
+      name: "a score per evaluator with a value, on the generation",
+      scores: { exact: { score: 1, passed: true } },
+      want: [{ name: "exact", value: 1, comment: "passed" }],
     },
     {
-      name: "an oversized event goes alone",
-      events: ["x".repeat(50), "b"],
-      max: 10,
-      want: [["x".repeat(50)], ["b"]],
+      name: "a null score is left out, never recorded as 0",
+      scores: { judge: { score: null, passed: null, error: "judge timed out" } },
+      want: [],
+    },
+    {
+      name: "no pass/fail: no comment",
+      scores: { bleu: { score: 0.4, passed: null } },
+      want: [{ name: "bleu", value: 0.4 }],
     },
   ];
   for (const row of rows) {
     it(row.name, () => {
-      expect(chunkEvents(row.events, row.max)).toEqual(row.want);
+      const scores = callScores(session, call({ scores: row.scores }));
+      expect(scores).toMatchObject(row.want);
+      for (const s of scores) {
+        expect(s).toMatchObject({
+          id: callScoreId(session.runKey, "control/item-7/0", s.name),
+          traceId: callTraceId(session.runKey, "control/item-7/0"),
+          observationId: callGenerationId(session.runKey, "control/item-7/0"),
+          dataType: "NUMERIC",
+        });
+      }
+      if (row.want.length > 0 && !("comment" in (row.want[0] ?? {}))) {
+        expect(scores[0]).not.toHaveProperty("comment");
+      }
     });
   }
 });
 
-describe("callEvents", () => {
-  let n = 0;
-  const eventId = () => `e${String(n++)}`;
-
-  it("a trace, a generation with usage and cost, and a score per evaluator", () => {
-    const events = callEvents(session, call(), eventId);
-    expect(events.map((e) => e.type)).toEqual([
-      "trace-create",
-      "generation-create",
-      "score-create",
-    ]);
-    const [trace, generation, score] = events;
-    expect(trace?.body).toMatchObject({
-      id: callTraceId(session.runKey, "control/item-7/0"),
-      sessionId: "uid-1/run-3",
-      tags: ["llmops", "variant:control"],
-      metadata: { promptName: "triage", variant: "control", itemId: "item-7", repetition: 0 },
-    });
-    expect(generation?.body).toMatchObject({
-      id: callGenerationId(session.runKey, "control/item-7/0"),
-      traceId: callTraceId(session.runKey, "control/item-7/0"),
-      model: "gpt-4o-mini",
-      startTime: "2025-01-01T00:00:00.000Z",
-      endTime: "2025-01-01T00:00:01.500Z",
-      usageDetails: { input: 10, output: 5, total: 15 },
-      costDetails: { total: 0.0001 },
-    });
-    expect(score?.body).toMatchObject({
-      name: "exact",
-      value: 1,
-      dataType: "NUMERIC",
-      comment: "passed",
-    });
-  });
-
-  it("a null score is left out, never recorded as 0; its error goes to the trace metadata", () => {
-    const events = callEvents(
-      session,
-      call({ scores: { judge: { score: null, passed: null, error: "judge timed out" } } }),
-      eventId,
-    );
-    expect(events.filter((e) => e.type === "score-create")).toEqual([]);
-    expect(events[0]?.body).toMatchObject({
-      metadata: { evaluatorErrors: { judge: "judge timed out" } },
-    });
-  });
-
-  it("a failed call is an ERROR generation without usage or cost", () => {
-    const events = callEvents(
-      session,
-      call({ output: null, error: "HTTP 500", usage: undefined, costUSD: null, scores: {} }),
-      eventId,
-    );
-    const generation = events[1]?.body as Record<string, unknown>;
-    expect(generation).toMatchObject({ level: "ERROR", statusMessage: "HTTP 500", output: null });
-    expect(generation).not.toHaveProperty("usageDetails");
-    expect(generation).not.toHaveProperty("costDetails");
+describe("QueuedIdGenerator", () => {
+  it("hands out the queued ids once, span id first", () => {
+    const ids = new QueuedIdGenerator();
+    ids.queue("a".repeat(32), "b".repeat(16));
+    expect(ids.generateSpanId()).toBe("b".repeat(16));
+    expect(ids.generateTraceId()).toBe("a".repeat(32));
+    expect(() => ids.generateSpanId()).toThrow(/no ids queued/);
   });
 });

@@ -1,5 +1,8 @@
 // A local server that speaks the Langfuse public API (the parts llmops uses), so tests drive the
-// official @langfuse/client against the documented wire format, status codes and error bodies.
+// official @langfuse/client and @langfuse/otel against the documented wire format, status codes and
+// error bodies: prompts, datasets and dataset items, scores, and OTLP/HTTP traces in the JSON
+// encoding (the one @opentelemetry/exporter-trace-otlp-http sends; Langfuse also takes protobuf,
+// which this server answers with 415).
 // Test-only: never shipped.
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -17,36 +20,20 @@ export interface StoredPrompt {
   createdAt: string;
 }
 
-/** A trace as upserted through ingestion (`trace-create` merges into the trace with the same id). */
-export interface StoredTrace {
-  id: string;
-  timestamp?: string;
-  name?: string;
-  sessionId?: string;
-  input?: unknown;
-  output?: unknown;
-  metadata?: unknown;
-  tags?: string[];
-  [field: string]: unknown;
-}
-
-/** A span, generation or event as upserted through ingestion. */
-export interface StoredObservation {
-  id: string;
-  type: "SPAN" | "GENERATION" | "EVENT";
+/** An OTLP span as upserted through `POST /api/public/otel/v1/traces` (by trace id and span id). */
+export interface StoredSpan {
   traceId: string;
-  name?: string;
-  startTime?: string;
-  endTime?: string;
-  model?: string;
-  input?: unknown;
-  output?: unknown;
-  metadata?: unknown;
-  usageDetails?: Record<string, number>;
-  costDetails?: Record<string, number>;
-  level?: string;
-  statusMessage?: string;
-  [field: string]: unknown;
+  spanId: string;
+  parentSpanId: string | null;
+  name: string;
+  /** ISO 8601, from the span's unix-nano times. */
+  startTime: string;
+  endTime: string;
+  /** Decoded OTLP attributes: strings, numbers, booleans and arrays of them. */
+  attributes: Record<string, unknown>;
+  status: { code: number; message?: string };
+  scope: { name: string; version?: string };
+  resource: Record<string, unknown>;
 }
 
 export interface StoredScore {
@@ -86,39 +73,8 @@ export interface StoredDatasetItem {
   updatedAt: string;
 }
 
-export interface StoredDatasetRun {
-  id: string;
-  name: string;
-  description: string | null;
-  metadata: unknown;
-  datasetId: string;
-  createdAt: string;
-}
-
-export interface StoredDatasetRunItem {
-  id: string;
-  datasetRunId: string;
-  datasetRunName: string;
-  datasetItemId: string;
-  traceId: string;
-  observationId: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
 /** The project every key pair of this server belongs to. */
 export const testProjectId = "llmops-test-project";
-
-const ingestionEventTypes = new Set([
-  "trace-create",
-  "span-create",
-  "span-update",
-  "generation-create",
-  "generation-update",
-  "event-create",
-  "score-create",
-  "sdk-log",
-]);
 
 export interface RecordedRequest {
   method: string;
@@ -149,21 +105,12 @@ class HttpError extends Error {
 export class LangfuseTestServer {
   readonly prompts: StoredPrompt[] = [];
   readonly requests: RecordedRequest[] = [];
-  /** Ingested traces, observations and scores by id (ingestion upserts on the body id). */
-  readonly traces = new Map<string, StoredTrace>();
-  readonly observations = new Map<string, StoredObservation>();
+  /** OTLP spans by `traceId/spanId` (Langfuse upserts observations on that pair), scores by id. */
+  readonly spans = new Map<string, StoredSpan>();
   readonly scores = new Map<string, StoredScore>();
-  /** Datasets by name, their items by id, runs by id, and run items in creation order. */
+  /** Datasets by name, their items by id. */
   readonly datasets = new Map<string, StoredDataset>();
   readonly datasetItems = new Map<string, StoredDatasetItem>();
-  readonly datasetRuns = new Map<string, StoredDatasetRun>();
-  readonly datasetRunItems: StoredDatasetRunItem[] = [];
-  /**
-   * Rejects ingestion events for which it returns a message (as a 400 entry of the 207 answer),
-   * the way Langfuse reports events it cannot store.
-   */
-  rejectIngestionEvent:
-    ((event: { type: string; body: Record<string, unknown> }) => string | null) | null = null;
   /** Fail the next N requests (of one method, if given) with this status before serving normally. */
   failNext: { count: number; status: number; method?: string } = { count: 0, status: 500 };
   /** http://127.0.0.1:<port>, once started. */
@@ -207,6 +154,16 @@ export class LangfuseTestServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     try {
+      if (
+        url.pathname === "/api/public/otel/v1/traces" &&
+        !(req.headers["content-type"] ?? "").startsWith("application/json")
+      ) {
+        throw new HttpError(
+          415,
+          "this test server takes OTLP/HTTP JSON only",
+          "UnsupportedMediaType",
+        );
+      }
       const body = await this.readBody(req);
       this.requests.push({ method: req.method ?? "GET", path: url.pathname, body });
       this.authenticate(req);
@@ -453,11 +410,6 @@ export class LangfuseTestServer {
     return dataset;
   }
 
-  /** Run items of dataset run `runName`. */
-  runItems(runName: string): StoredDatasetRunItem[] {
-    return this.datasetRunItems.filter((i) => i.datasetRunName === runName);
-  }
-
   private routeTracking(
     method: string,
     url: URL,
@@ -470,8 +422,10 @@ export class LangfuseTestServer {
         body: { data: [{ id: testProjectId, name: "llmops-test", metadata: {} }] },
       };
     }
-    if (path === "/api/public/ingestion" && method === "POST") {
-      return { status: 207, body: this.ingest(body) };
+    if (path === "/api/public/otel/v1/traces" && method === "POST") {
+      this.storeOtlpSpans(body);
+      // An ExportTraceServiceResponse without partialSuccess: every span was accepted.
+      return { status: 200, body: {} };
     }
     if (path === "/api/public/scores" && method === "POST") {
       const b = object(body, "body");
@@ -509,118 +463,51 @@ export class LangfuseTestServer {
       if (!found) throw new HttpError(404, "Dataset item not found", "LangfuseNotFoundError");
       return { status: 200, body: structuredClone(found) };
     }
-    if (path === "/api/public/dataset-run-items" && method === "POST") {
-      return { status: 200, body: this.createRunItem(body) };
-    }
-    if (path === "/api/public/dataset-run-items" && method === "GET") {
-      const datasetId = url.searchParams.get("datasetId");
-      const runName = url.searchParams.get("runName");
-      if (datasetId === null || runName === null) {
-        throw new HttpError(400, "datasetId and runName are required", "InvalidRequestError");
-      }
-      const run = [...this.datasetRuns.values()].find(
-        (r) => r.datasetId === datasetId && r.name === runName,
-      );
-      if (!run) {
-        throw new HttpError(
-          404,
-          "Dataset run not found for the given project and dataset id",
-          "LangfuseNotFoundError",
-        );
-      }
-      const items = this.datasetRunItems.filter((i) => i.datasetRunId === run.id);
-      return { status: 200, body: paginate(items, url) };
-    }
     return undefined;
   }
 
-  /** Ingestion answers 207 with a success or an error per event; valid events are stored. */
-  private ingest(body: unknown): { successes: unknown[]; errors: unknown[] } {
-    const batch = (body as { batch?: unknown } | undefined)?.batch;
-    if (!Array.isArray(batch)) {
-      throw new HttpError(
-        400,
-        "Invalid request data: batch must be an array",
-        "InvalidRequestError",
+  /** Stores the spans of an OTLP ExportTraceServiceRequest (JSON), upserting by trace id and span id. */
+  private storeOtlpSpans(body: unknown): void {
+    const resourceSpans = object(body, "body").resourceSpans;
+    if (!Array.isArray(resourceSpans)) {
+      throw new HttpError(400, "resourceSpans must be an array", "InvalidRequestError");
+    }
+    const decoded: StoredSpan[] = [];
+    for (const rs of resourceSpans as Record<string, unknown>[]) {
+      const resource = otlpAttributes(
+        (rs.resource as { attributes?: unknown } | undefined)?.attributes,
       );
-    }
-    const successes: { id: string; status: number }[] = [];
-    const errors: { id: string; status: number; message: string; error: string }[] = [];
-    for (const raw of batch as unknown[]) {
-      const event = (raw ?? {}) as Record<string, unknown>;
-      const eventId = typeof event.id === "string" ? event.id : "";
-      const problem = this.checkEvent(event);
-      if (problem !== null) {
-        errors.push({ id: eventId, status: 400, message: "Invalid request data", error: problem });
-        continue;
-      }
-      const type = event.type as string;
-      const eventBody = event.body as Record<string, unknown>;
-      const rejected = this.rejectIngestionEvent?.({ type, body: eventBody }) ?? null;
-      if (rejected !== null) {
-        errors.push({ id: eventId, status: 400, message: "Invalid request data", error: rejected });
-        continue;
-      }
-      this.store(type, eventBody);
-      successes.push({ id: eventId, status: 201 });
-    }
-    return { successes, errors };
-  }
-
-  private checkEvent(event: Record<string, unknown>): string | null {
-    if (typeof event.id !== "string" || event.id === "") return "event id is required";
-    if (typeof event.timestamp !== "string" || Number.isNaN(Date.parse(event.timestamp))) {
-      return "event timestamp must be an ISO 8601 datetime";
-    }
-    if (typeof event.type !== "string" || !ingestionEventTypes.has(event.type)) {
-      return `unknown event type ${JSON.stringify(event.type)}`;
-    }
-    const b = event.body;
-    if (b === null || typeof b !== "object" || Array.isArray(b))
-      return "event body must be an object";
-    const body = b as Record<string, unknown>;
-    if (event.type === "sdk-log") return null;
-    for (const key of ["timestamp", "startTime", "endTime", "completionStartTime"]) {
-      const v = body[key];
-      if (v !== undefined && v !== null && (typeof v !== "string" || Number.isNaN(Date.parse(v)))) {
-        return `body.${key} must be an ISO 8601 datetime`;
+      for (const ss of (rs.scopeSpans ?? []) as Record<string, unknown>[]) {
+        const scope = (ss.scope ?? {}) as { name?: string; version?: string };
+        for (const span of (ss.spans ?? []) as Record<string, unknown>[]) {
+          const traceId = otlpId(span.traceId, 32, "traceId");
+          const spanId = otlpId(span.spanId, 16, "spanId");
+          const parent = span.parentSpanId;
+          const status = (span.status ?? {}) as { code?: number; message?: string };
+          decoded.push({
+            traceId,
+            spanId,
+            parentSpanId:
+              parent === undefined || parent === "" ? null : otlpId(parent, 16, "parentSpanId"),
+            name: typeof span.name === "string" ? span.name : "",
+            startTime: unixNanoToIso(span.startTimeUnixNano, "startTimeUnixNano"),
+            endTime: unixNanoToIso(span.endTimeUnixNano, "endTimeUnixNano"),
+            attributes: otlpAttributes(span.attributes),
+            status: {
+              code: status.code ?? 0,
+              ...(status.message === undefined ? {} : { message: status.message }),
+            },
+            scope: {
+              name: scope.name ?? "",
+              ...(scope.version === undefined ? {} : { version: scope.version }),
+            },
+            resource,
+          });
+        }
       }
     }
-    if (event.type === "score-create") return this.checkScore(body);
-    if (event.type === "trace-create") {
-      if (body.id !== undefined && typeof body.id !== "string") return "body.id must be a string";
-      if (
-        body.tags !== undefined &&
-        !(Array.isArray(body.tags) && body.tags.every((t) => typeof t === "string"))
-      ) {
-        return "body.tags must be an array of strings";
-      }
-      return null;
-    }
-    // Observations.
-    if (typeof body.id !== "string" || body.id === "") return "body.id is required";
-    if (
-      !event.type.endsWith("-update") &&
-      (typeof body.traceId !== "string" || body.traceId === "")
-    ) {
-      return "body.traceId is required";
-    }
-    for (const key of ["usageDetails", "costDetails"]) {
-      const v = body[key];
-      if (
-        v !== undefined &&
-        (v === null || typeof v !== "object" || Object.values(v).some((n) => typeof n !== "number"))
-      ) {
-        return `body.${key} must map names to numbers`;
-      }
-    }
-    if (
-      body.level !== undefined &&
-      !["DEBUG", "DEFAULT", "WARNING", "ERROR"].includes(body.level as string)
-    ) {
-      return "body.level must be DEBUG, DEFAULT, WARNING or ERROR";
-    }
-    return null;
+    // All or nothing: a malformed span fails the request before any span is stored.
+    for (const span of decoded) this.spans.set(`${span.traceId}/${span.spanId}`, span);
   }
 
   private checkScore(body: Record<string, unknown>): string | null {
@@ -642,34 +529,6 @@ export class LangfuseTestServer {
       return "a score needs a traceId, sessionId or datasetRunId";
     }
     return null;
-  }
-
-  private store(type: string, body: Record<string, unknown>): void {
-    if (type === "sdk-log") return;
-    if (type === "trace-create") {
-      const id = typeof body.id === "string" ? body.id : randomUUID();
-      this.traces.set(id, { ...(this.traces.get(id) ?? {}), ...defined(body), id });
-      return;
-    }
-    if (type === "score-create") {
-      const id = typeof body.id === "string" ? body.id : randomUUID();
-      this.scores.set(id, { ...(this.scores.get(id) ?? {}), ...defined(body), id } as StoredScore);
-      return;
-    }
-    const id = body.id as string;
-    const kind = type.startsWith("generation")
-      ? "GENERATION"
-      : type.startsWith("span")
-        ? "SPAN"
-        : "EVENT";
-    const existing = this.observations.get(id);
-    this.observations.set(id, {
-      ...(existing ?? {}),
-      ...defined(body),
-      id,
-      type: kind,
-      traceId: (body.traceId as string | undefined) ?? existing?.traceId ?? "",
-    });
   }
 
   private datasetNamed(name: string): StoredDataset {
@@ -747,53 +606,6 @@ export class LangfuseTestServer {
     return structuredClone(item);
   }
 
-  /** Like Langfuse: the run is created on first use, every request mints a new run item. */
-  private createRunItem(body: unknown): StoredDatasetRunItem {
-    const b = object(body, "body");
-    if (typeof b.runName !== "string" || b.runName === "" || typeof b.datasetItemId !== "string") {
-      throw new HttpError(400, "runName and datasetItemId are required", "InvalidRequestError");
-    }
-    const item = this.datasetItems.get(b.datasetItemId);
-    if (!item || item.status !== "ACTIVE") {
-      throw new HttpError(404, "Dataset item not found", "LangfuseNotFoundError");
-    }
-    let traceId = typeof b.traceId === "string" ? b.traceId : undefined;
-    const observationId = typeof b.observationId === "string" ? b.observationId : null;
-    if (traceId === undefined && observationId !== null) {
-      const observation = this.observations.get(observationId);
-      if (!observation) throw new HttpError(404, "Observation not found", "LangfuseNotFoundError");
-      traceId = observation.traceId;
-    }
-    if (traceId === undefined) throw new HttpError(404, "Trace not found", "LangfuseNotFoundError");
-    const now = new Date().toISOString();
-    let run = [...this.datasetRuns.values()].find(
-      (r) => r.datasetId === item.datasetId && r.name === b.runName,
-    );
-    if (!run) {
-      run = {
-        id: `run-${randomUUID()}`,
-        name: b.runName,
-        description: typeof b.runDescription === "string" ? b.runDescription : null,
-        metadata: b.metadata ?? null,
-        datasetId: item.datasetId,
-        createdAt: now,
-      };
-      this.datasetRuns.set(run.id, run);
-    }
-    const runItem: StoredDatasetRunItem = {
-      id: randomUUID(),
-      datasetRunId: run.id,
-      datasetRunName: run.name,
-      datasetItemId: item.id,
-      traceId,
-      observationId,
-      createdAt: now,
-      updatedAt: now,
-    };
-    this.datasetRunItems.push(runItem);
-    return structuredClone(runItem);
-  }
-
   private view(p: StoredPrompt): StoredPrompt & { resolutionGraph: null } {
     return structuredClone({ ...p, resolutionGraph: null });
   }
@@ -806,9 +618,55 @@ function object(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** The members that are not undefined (ingestion updates only what an event sets). */
-function defined(body: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+/** An OTLP/JSON id: lowercase hex (the OTLP JSON encoding) of `hexLength` digits. */
+function otlpId(value: unknown, hexLength: number, what: string): string {
+  if (typeof value !== "string" || !new RegExp(`^[0-9a-f]{${String(hexLength)}}$`).test(value)) {
+    throw new HttpError(
+      400,
+      `${what} must be ${String(hexLength)} hex digits`,
+      "InvalidRequestError",
+    );
+  }
+  return value;
+}
+
+/** OTLP/JSON times are unix nanoseconds as a decimal string (or a number). */
+function unixNanoToIso(value: unknown, what: string): string {
+  if ((typeof value !== "string" || !/^\d+$/.test(value)) && typeof value !== "number") {
+    throw new HttpError(400, `${what} must be unix nanoseconds`, "InvalidRequestError");
+  }
+  const nanos = BigInt(value);
+  return new Date(Number(nanos / 1_000_000n)).toISOString();
+}
+
+/** Decodes an OTLP AnyValue. */
+function otlpValue(value: unknown): unknown {
+  const v = (value ?? {}) as Record<string, unknown>;
+  if ("stringValue" in v) return v.stringValue;
+  if ("boolValue" in v) return v.boolValue;
+  if ("intValue" in v) return Number(v.intValue);
+  if ("doubleValue" in v) return v.doubleValue;
+  if ("arrayValue" in v) {
+    return ((v.arrayValue as { values?: unknown[] }).values ?? []).map(otlpValue);
+  }
+  if ("kvlistValue" in v) {
+    return otlpAttributes((v.kvlistValue as { values?: unknown }).values);
+  }
+  return null;
+}
+
+/** Decodes an OTLP KeyValue list into an object. */
+function otlpAttributes(list: unknown): Record<string, unknown> {
+  if (list === undefined) return {};
+  if (!Array.isArray(list)) {
+    throw new HttpError(400, "attributes must be an array of key-values", "InvalidRequestError");
+  }
+  return Object.fromEntries(
+    (list as { key?: unknown; value?: unknown }[]).map((kv) => [
+      String(kv.key),
+      otlpValue(kv.value),
+    ]),
+  );
 }
 
 /** Langfuse's page-based pagination: `page` from 1, `limit` default 50, and a `meta` block. */
