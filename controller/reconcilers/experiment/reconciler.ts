@@ -124,8 +124,12 @@ export interface ExperimentControllerOptions {
   promoter?: PromotionWriter;
   /** Largest dataset file read from a remote source; default 64 MiB. */
   maxDatasetBytes?: number;
-  /** Calls per batch as a multiple of spec.concurrency; default 8. */
+  /**
+   * Calls per batch as a multiple of spec.concurrency; default 32. A batch also ends after
+   * batchSeconds (default 10): results, progress and status are written between batches.
+   */
   batchFactor?: number;
+  batchSeconds?: number;
   /** Builds the tracker for spec.tracking.mlflow; tests may pass their own. */
   mlflowFor?: (options: { trackingURI: string; token: string | null }) => ExperimentTracker;
   /** Builds the Langfuse tracker for spec.tracking.langfuse; tests may pass their own. */
@@ -385,7 +389,7 @@ async function reconcileExperiment(
     done,
     spent: spentOf(records),
     budget: spec.budget,
-    batchSize: Math.max(1, (spec.concurrency ?? 4) * (x.options.batchFactor ?? 8)),
+    batchSize: Math.max(1, (spec.concurrency ?? 4) * (x.options.batchFactor ?? 32)),
   });
   if (plan.remaining === 0) {
     return complete(x, experiment, {
@@ -455,6 +459,7 @@ async function reconcileExperiment(
     ...(context.stopping ? { stopping: context.stopping } : {}),
     journal,
     now: () => deps.clock.now(),
+    deadline: deps.clock.now() + (x.options.batchSeconds ?? 10) * 1000,
   });
   if (outcome.records.length > 0) {
     await saveRecords(deps, experiment, runId, chunks, outcome.records);

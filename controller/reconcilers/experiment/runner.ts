@@ -48,6 +48,8 @@ export async function runBatch(options: {
   journal?: CallJournal;
   /** Epoch ms, for the time each answer arrived. */
   now: () => number;
+  /** Epoch ms after which no new call starts (progress is written between batches). */
+  deadline?: number;
 }): Promise<BatchOutcome> {
   const records: ResultRecord[] = [];
   const transient: string[] = [];
@@ -59,6 +61,7 @@ export async function runBatch(options: {
   const worker = async (): Promise<void> => {
     for (;;) {
       if (options.signal.aborted || options.stopping?.aborted || fatal !== null) return;
+      if (options.deadline !== undefined && options.now() >= options.deadline) return;
       budgetReached = budgetExhausted(options.budget, spent);
       if (budgetReached !== null) return;
       const unit = options.units[next++];
