@@ -14,6 +14,7 @@ import { installCrds } from "../validate/install-crds.js";
 import { arithmeticDataset } from "../servers/openai/dataset.js";
 import { startOpenAiTestServer, type OpenAiTestServer } from "../servers/openai/server.js";
 import { HubTestServer } from "../servers/huggingface/server.js";
+import { LangfuseTestServer } from "../servers/langfuse/server.js";
 import {
   apply,
   condition,
@@ -230,3 +231,116 @@ describe("Experiment sources", () => {
     }
   }, 240_000);
 });
+
+describe("Experiment with Langfuse (dataset and tracking)", () => {
+  let client: KubeClient;
+  const cleanups: (() => Promise<void>)[] = [];
+  beforeAll(async () => {
+    await installCrds();
+    client = newClient(testKubeConfig(), { fieldManager: "llmops-controller" });
+  }, 120_000);
+  afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup();
+  });
+
+  it("evaluates a Langfuse dataset and records a generation per call, scores, and experiment items", async () => {
+    const items = arithmeticDataset(12, 9);
+    const namespace = await createTestNamespace("exp-langfuse");
+    const server = await startOpenAiTestServer({
+      models: [
+        { id: "model-weak", accuracy: 0.5 },
+        { id: "model-strong", accuracy: 1 },
+      ],
+      dataset: items,
+    });
+    const langfuse = new LangfuseTestServer({ publicKey: "pk-lf-test", secretKey: "sk-lf-test" });
+    await langfuse.start();
+    cleanups.push(async () => {
+      await server.close();
+      await langfuse.stop();
+      await deleteTestNamespace(namespace);
+    });
+    // The dataset lives in Langfuse, with one archived item that must not be evaluated.
+    langfuse.seedDataset("arith-golden", [
+      ...items.map((i) => ({
+        id: `lf-${i.id}`,
+        input: { question: i.input },
+        expectedOutput: i.expected,
+      })),
+      {
+        id: "lf-archived",
+        input: { question: "1+1" },
+        expectedOutput: "2",
+        status: "ARCHIVED" as const,
+      },
+    ]);
+    await apply({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "langfuse-keys", namespace },
+      stringData: { public: "pk-lf-test", secret: "sk-lf-test" },
+    });
+    const keys = {
+      baseURL: langfuse.baseUrl,
+      publicKeySecretRef: { name: "langfuse-keys", key: "public" },
+      secretKeySecretRef: { name: "langfuse-keys", key: "secret" },
+    };
+    await apply(promptManifest(namespace, server.baseURL));
+    const running = startManager(client, namespace);
+    try {
+      await apply(
+        experimentManifest(
+          namespace,
+          "golden",
+          { langfuse: { name: "arith-golden", ...keys } },
+          { tracking: { langfuse: keys } },
+        ),
+      );
+      const done = await eventually(
+        "golden Completed",
+        async () => {
+          const e = await getExperimentIn(client, namespace, "golden");
+          return e.status?.phase === "Completed" ? e : undefined;
+        },
+        120_000,
+      );
+      expect(done.status?.dataset).toMatchObject({
+        source: "langfuse dataset arith-golden",
+        items: 12,
+      });
+      expect(done.status?.progress).toMatchObject({ completed: 24, total: 24, failed: 0 });
+      expect(done.status?.tracking?.langfuseURL).toMatch(new RegExp(`^${langfuse.baseUrl}/`));
+
+      // One generation span per call, linked to its Langfuse dataset item, with usage and cost.
+      const spans = [...langfuse.spans.values()];
+      expect(spans).toHaveLength(24);
+      const linked = new Set(spans.map((s) => s.attributes["langfuse.experiment.item.id"]));
+      expect(linked).toEqual(new Set(items.map((i) => `lf-${i.id}`)));
+      const strong = spans.filter(
+        (s) => s.attributes["langfuse.observation.model.name"] === "model-strong",
+      );
+      expect(strong).toHaveLength(12);
+      expect(strong[0]?.attributes["langfuse.observation.type"]).toBe("generation");
+      expect(String(strong[0]?.attributes["langfuse.observation.usage_details"])).toMatch(/input/);
+      // One score per call for the exactMatch evaluator, with the verdicts the status reports.
+      const scores = [...langfuse.scores.values()].filter((s) => s.name === "correct");
+      expect(scores).toHaveLength(24);
+      const strongTraces = new Set(strong.map((s) => s.traceId));
+      const strongPassRate =
+        scores
+          .filter((s) => strongTraces.has(s.traceId ?? ""))
+          .reduce((a, s) => a + Number(s.value), 0) / 12;
+      const reported = done.status?.results
+        ?.find((r) => r.variant === "strong")
+        ?.metrics?.find((m) => m.name === "correct")?.passRate;
+      expect(strongPassRate).toBe(reported);
+      // The secret key never reaches status.
+      expect(JSON.stringify(done.status)).not.toContain("sk-lf-test");
+    } finally {
+      await running.stop();
+    }
+  }, 240_000);
+});
+
+const getExperimentIn = (client: KubeClient, namespace: string, name: string) =>
+  client.get<StoredExperiment>(ExperimentType, { namespace, name });
