@@ -13,7 +13,14 @@ import { validateWebhookOptions, webhookEvaluate } from "./webhook.js";
 
 /** One evaluator as configured in an Experiment (the reconciler maps the CRD fields onto this). */
 export type EvaluatorSpec =
-  | { name: string; type: "exactMatch"; value?: string; normalize?: NormalizeOptions }
+  | {
+      name: string;
+      type: "exactMatch";
+      value?: string;
+      normalize?: NormalizeOptions;
+      /** JSON Pointer: compare only this field of a JSON answer. */
+      field?: string;
+    }
   | {
       name: string;
       type: "contains";
@@ -81,6 +88,7 @@ export function createEvaluator(spec: EvaluatorSpec, deps: EvaluatorDependencies
         exactMatch(input, {
           ...(spec.value !== undefined ? { value: spec.value } : {}),
           ...(spec.normalize !== undefined ? { normalize: spec.normalize } : {}),
+          ...(spec.field !== undefined ? { field: spec.field } : {}),
         }),
       );
     case "contains":

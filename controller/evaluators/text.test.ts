@@ -87,3 +87,38 @@ describe("regex", () => {
     expect(() => compileRegex("a", "g")).toThrow(/stateful/);
   });
 });
+
+describe("exactMatch with a JSON Pointer field", () => {
+  it.each([
+    ["object expected", '{"category":"billing","why":"x"}', { category: "billing" }, true],
+    ["scalar expected", '{"category":"billing"}', "billing", true],
+    ["fenced answer", '```json\n{"category": "Billing"}\n```', "billing", false],
+    ["nested and escaped", '{"a/b":{"c":[1,2]}}', { "a/b": { c: [1, 2] } }, true],
+    ["wrong value", '{"category":"refund"}', { category: "billing" }, false],
+  ] as const)("%s", (_name, output, expected, passed) => {
+    const field = _name === "nested and escaped" ? "/a~1b/c/1" : "/category";
+    expect(exactMatch(input(output, expected), { field }).passed).toBe(passed);
+  });
+  it("an answer that is not JSON or lacks the field fails with the reason", () => {
+    expect(exactMatch(input("billing", "billing"), { field: "/category" })).toMatchObject({
+      passed: false,
+      detail: { reason: "the answer is not JSON" },
+    });
+    expect(exactMatch(input("{}", "billing"), { field: "/category" })).toMatchObject({
+      passed: false,
+      detail: { reason: "the answer has no /category" },
+    });
+  });
+  it("an expected value without the field is an evaluator failure, not a zero", () => {
+    const r = exactMatch(input('{"category":"x"}', { other: 1 }), { field: "/category" });
+    expect(r.score).toBeNull();
+    expect(r.error).toMatch(/expected value has no \/category/);
+  });
+  it("normalisation applies to the field", () => {
+    const r = exactMatch(input('{"category":" Billing "}', "billing"), {
+      field: "/category",
+      normalize: { trim: true, caseInsensitive: true },
+    });
+    expect(r.passed).toBe(true);
+  });
+});

@@ -29,16 +29,71 @@ export function normalizeText(text: string, options: NormalizeOptions = {}): str
   return out;
 }
 
-/** exactMatch: output equals the reference (or `value`) after normalisation. */
+/** exactMatch: output equals the reference (or `value`) after normalisation; with `field`, only
+ * that JSON Pointer of a JSON answer is compared (with the same pointer into a JSON expected
+ * value, or with a scalar expected value as it is). */
 export function exactMatch(
   input: EvaluationInput,
-  options: { value?: string; normalize?: NormalizeOptions } = {},
+  options: { value?: string; normalize?: NormalizeOptions; field?: string } = {},
 ): EvaluationResult {
   const expected = options.value ?? expectedText(input.item);
   if (expected === null) return failure(`item ${input.item.id} has no expected answer to match`);
   if (input.output === null) return verdict(false, { reason: "no output" });
+  if (options.field !== undefined) return fieldMatch(input, options.field, options);
   const a = normalizeText(input.output, options.normalize);
   const b = normalizeText(expected, options.normalize);
+  return verdict(a === b);
+}
+
+/** Undefined when `pointer` (RFC 6901) does not resolve in `value`. */
+export function resolvePointer(value: unknown, pointer: string): unknown {
+  if (pointer === "") return value;
+  let current = value;
+  for (const raw of pointer.slice(1).split("/")) {
+    const token = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (Array.isArray(current)) current = current[Number(token)];
+    else if (typeof current === "object" && current !== null) {
+      current = Object.hasOwn(current, token)
+        ? (current as Record<string, unknown>)[token]
+        : undefined;
+    } else return undefined;
+  }
+  return current;
+}
+
+/** A model's JSON answer, also when wrapped in a ```json fence. */
+function parseJsonAnswer(text: string): { ok: true; value: unknown } | { ok: false } {
+  const fenced = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/u.exec(text);
+  try {
+    return { ok: true, value: JSON.parse(fenced?.[1] ?? text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+function scalarText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function fieldMatch(
+  input: EvaluationInput,
+  field: string,
+  options: { value?: string; normalize?: NormalizeOptions },
+): EvaluationResult {
+  const answer = parseJsonAnswer(input.output ?? "");
+  if (!answer.ok) return verdict(false, { reason: "the answer is not JSON" });
+  const got = resolvePointer(answer.value, field);
+  if (got === undefined) return verdict(false, { reason: `the answer has no ${field}` });
+  const reference = options.value ?? input.item.expected;
+  const want =
+    typeof reference === "object" && reference !== null
+      ? resolvePointer(reference, field)
+      : reference;
+  if (want === undefined || want === null) {
+    return failure(`item ${input.item.id}: the expected value has no ${field}`);
+  }
+  const a = normalizeText(scalarText(got), options.normalize);
+  const b = normalizeText(scalarText(want), options.normalize);
   return verdict(a === b);
 }
 

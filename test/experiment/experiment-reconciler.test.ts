@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decideWinner, type VariantObservations } from "../../controller/analysis/index.js";
 import type { KubeClient } from "../../controller/kube/client.js";
-import { ConfigMapType, type KubeObject } from "../../controller/kube/resources.js";
+import { ConfigMapType, EventType, type KubeObject } from "../../controller/kube/resources.js";
 import { ExperimentType } from "../../controller/reconcilers/experiment/reconciler.js";
 import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import { eventually, newClient } from "../runtime/helpers.js";
@@ -279,7 +279,7 @@ describe("Experiment reconciler", () => {
       await apply(
         experimentManifest(namespace, "budget", inline(items), {
           concurrency: 1,
-          budget: { maxCostUSD: 0.1 },
+          budget: { maxCostUSD: 0.1, warnAtCostUSD: 0.05 },
         }),
       );
       const stalled = await eventually(
@@ -304,6 +304,19 @@ describe("Experiment reconciler", () => {
       expect(progress.completed ?? 0).toBeGreaterThan(0);
       expect(progress.completed ?? 0).toBeLessThan(60);
       expect(stalled.status?.winner).toBeUndefined();
+      // Crossing warnAtCostUSD left one Warning Event on the way.
+      const warnings = await eventually("a BudgetWarning Event", async () => {
+        const events = await client.list<KubeObject & { reason?: string; note?: string }>(
+          EventType,
+          { namespace },
+        );
+        const found = events.items.filter((e) => e.reason === "BudgetWarning");
+        return found.length > 0 ? found : undefined;
+      });
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.note).toMatch(
+        /past spec\.budget\.warnAtCostUSD \(\$0\.05\); the run stops at \$0\.1/,
+      );
       // Every call paid for is a kept result, and none was made after the stop.
       const billed = server.requests.filter((r) => r.status === 200).length;
       expect(billed).toBe(progress.completed);

@@ -235,11 +235,13 @@ export interface ExperimentAnalysis {
    */
   direction?: "higherIsBetter" | "lowerIsBetter";
   /**
-   * Statistical test against the control. auto picks twoProportionZ for pass/fail metrics and
-   * welchT otherwise.
+   * How each variant is tested against the control. auto: paired tests (McNemar for pass/fail
+   * metrics, paired t otherwise) when every variant scored the same items, else unpaired ones
+   * (two-proportion z, Welch's t); paired or unpaired force one design (paired fails when items
+   * differ).
    * @defaultValue `"auto"`
    */
-  test?: "auto" | "welchT" | "mannWhitneyU" | "twoProportionZ" | "bootstrap";
+  design?: "auto" | "paired" | "unpaired";
   /**
    * Significance level, above 0 and at most 0.5. Defaults to 0.05.
    * Range: > 0, <= 0.5.
@@ -268,7 +270,8 @@ export interface ExperimentBudget {
    */
   maxCostUSD: number;
   /**
-   * An event and a warning condition are raised at this cost.
+   * A Warning Event (reason BudgetWarning) is recorded when spending crosses this cost; the run
+   * goes on.
    * Range: >= 0.
    */
   warnAtCostUSD?: number;

@@ -15,14 +15,10 @@ export function evaluatorSpecOf(e: ExperimentEvaluator, variant: ResolvedVariant
   const where = `spec.evaluators[${e.name}]`;
   switch (e.type) {
     case "exactMatch":
-      if (e.exactMatch?.field !== undefined) {
-        throw new EvaluatorConfigError(
-          `${where}.exactMatch.field is not supported yet: compare the whole answer (remove field)`,
-        );
-      }
       return {
         name: e.name,
         type: "exactMatch",
+        ...(e.exactMatch?.field !== undefined ? { field: e.exactMatch.field } : {}),
         normalize: {
           trim: e.exactMatch?.trim ?? true,
           caseInsensitive: e.exactMatch?.caseSensitive === false,

@@ -192,4 +192,23 @@ describe("analyze", () => {
       }),
     ]);
   });
+
+  it.each([
+    ["auto", "mcnemar-exact"],
+    ["paired", "mcnemar-exact"],
+    ["unpaired", "two-proportion-z"],
+  ] as const)("spec.analysis.design %s tests with %s", (design, test) => {
+    const ids = Array.from({ length: 20 }, (_, i) => `q${String(i)}`);
+    const records = [
+      ...ids.map((id, i) => record("base", id, i < 10)),
+      ...ids.map((id, i) => record("cand", id, i < 19)),
+    ];
+    const withDesign = {
+      ...spec,
+      analysis: { ...spec.analysis, primaryMetric: "correct", design },
+    };
+    expect(analyze(withDesign, records, ["base", "cand"], "base").comparisons[0]?.result.test).toBe(
+      test,
+    );
+  });
 });

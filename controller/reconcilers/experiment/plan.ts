@@ -160,6 +160,7 @@ export function analysisConfigOf(spec: ExperimentSpec, control: string): Analysi
     primary: primaryMetricOf(spec),
     alpha: analysis?.alpha ?? 0.05,
     minimumSamples: analysis?.minSamples ?? 30,
+    design: analysis?.design ?? "auto",
     guardrails: (analysis?.guardrails ?? []).map((g) => ({
       metric: `metric:${g.metric}` as const,
       higherIsBetter: g.direction !== "lowerIsBetter",

@@ -468,6 +468,15 @@ async function reconcileExperiment(
   await journal.saved();
   const all = [...records, ...outcome.records];
   const progress = progressOf(all, units.length);
+  const warnAt = spec.budget?.warnAtCostUSD;
+  if (warnAt !== undefined && spentOf(records).costUSD < warnAt && spentOf(all).costUSD >= warnAt) {
+    void deps.events.record(experiment, {
+      type: "Warning",
+      reason: "BudgetWarning",
+      action: "Evaluate",
+      note: `spent $${spentOf(all).costUSD.toFixed(4)}, past spec.budget.warnAtCostUSD ($${String(warnAt)})${spec.budget?.maxCostUSD !== undefined ? `; the run stops at $${String(spec.budget.maxCostUSD)}` : ""}`,
+    });
+  }
   const next: ExperimentStatus = { ...running, progress };
   if (outcome.fatal !== null) {
     await writeStatus({ state: "Failed", reason: "ModelCallFailed", message: outcome.fatal }, next);
