@@ -8,6 +8,8 @@ export const ExitCode = {
   Usage: 2,
   /** `llmops diff`: applying would change something. */
   Changes: 3,
+  /** `llmops promote`: the cluster could not be read, so nothing was decided. */
+  ClusterUnreachable: 3,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

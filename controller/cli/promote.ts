@@ -21,8 +21,7 @@ import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";
 import type { CliIo } from "./program.js";
 
-/** `llmops promote`: the cluster could not be read (exit-codes.ts's 3, which diff uses for "changes"). */
-const exitClusterUnreachable = 3 satisfies ExitCode;
+const exitClusterUnreachable = ExitCode.ClusterUnreachable;
 
 const run = promisify(execFile);
 
