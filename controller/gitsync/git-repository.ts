@@ -115,7 +115,7 @@ export async function credentialEnvironment(
 }
 
 /** Replaces every occurrence of the URL (and any credentials in it) in a git error message. */
-function safeMessage(err: unknown, url: string): string {
+export function safeMessage(err: unknown, url: string): string {
   const text = err instanceof Error ? err.message : String(err);
   return text
     .split(url)

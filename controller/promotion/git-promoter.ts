@@ -11,6 +11,7 @@ import {
   GitCache,
   gitAt,
   readManifestsAt,
+  safeMessage,
   type GitCredentials,
 } from "../gitsync/git-repository.js";
 import { redactUrl, type GitSourceConfig } from "../gitsync/source-config.js";
@@ -299,16 +300,6 @@ function isRejection(err: unknown): boolean {
   );
 }
 
-// The same redaction git-repository.ts applies to fetch errors (not exported there).
-function safeGitMessage(err: unknown, url: string): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text
-    .split(url)
-    .join(redactUrl(url))
-    .replace(/Authorization: [^\s'"]+( [^\s'"]+)?/gi, "Authorization: [Redacted]")
-    .trim();
-}
-
 /**
  * Makes the promotion commit on a git source's branch and pushes it (the controller, policy auto):
  * fetches the branch into a private clone under `cacheDir`, edits, commits as llmops-controller,
@@ -360,7 +351,7 @@ export async function promoteInSource(options: SourcePromotionOptions): Promise<
         if (!isRejection(err)) {
           throw new PromotionGitError(
             "PushFailed",
-            `pushing the promotion commit to ${where} failed: ${safeGitMessage(err, source.url)}`,
+            `pushing the promotion commit to ${where} failed: ${safeMessage(err, source.url)}`,
             { cause: err },
           );
         }

@@ -34,14 +34,16 @@ function statusOf(err: unknown): number | undefined {
 
 export class LangfusePromptRegistry implements PromptRegistry {
   private readonly client: LangfuseClient;
+  /** Per request: the client's own `timeout` option does not reach its API calls. */
+  private readonly request: { timeoutInSeconds: number };
 
   constructor(options: LangfuseRegistryOptions) {
     this.client = new LangfuseClient({
       baseUrl: options.credentials.baseUrl,
       publicKey: options.credentials.publicKey,
       secretKey: options.credentials.secretKey,
-      timeout: options.timeoutSeconds ?? 10,
     });
+    this.request = { timeoutInSeconds: options.timeoutSeconds ?? 10 };
   }
 
   async publish(publication: PromptPublication): Promise<PublishedVersion> {
@@ -56,6 +58,7 @@ export class LangfusePromptRegistry implements PromptRegistry {
         publication.name,
         existing.version,
         { newLabels: [...existing.labels.filter((l) => l !== "latest"), ...missing] },
+        this.request,
       );
       return { version: updated.version, labels: updated.labels, created: false };
     }
@@ -73,7 +76,7 @@ export class LangfusePromptRegistry implements PromptRegistry {
     };
     // No client-side retry for create: a retried request whose first attempt did land would mint
     // a second version. Our work queue retries instead, and the label lookup above runs first.
-    const once = { maxRetries: 0 };
+    const once = { ...this.request, maxRetries: 0 };
     const created =
       "text" in publication.template
         ? await this.client.api.prompts.create(
@@ -93,7 +96,7 @@ export class LangfusePromptRegistry implements PromptRegistry {
 
   async remove(name: string): Promise<void> {
     try {
-      await this.client.api.prompts.delete(name);
+      await this.client.api.prompts.delete(name, undefined, this.request);
     } catch (err: unknown) {
       if (statusOf(err) !== 404) throw err;
     }
@@ -104,7 +107,7 @@ export class LangfusePromptRegistry implements PromptRegistry {
     label: string,
   ): Promise<{ version: number; labels: string[] } | undefined> {
     try {
-      const found = await this.client.api.prompts.get(name, { label });
+      const found = await this.client.api.prompts.get(name, { label }, this.request);
       return { version: found.version, labels: found.labels };
     } catch (err: unknown) {
       if (statusOf(err) === 404) return undefined;
