@@ -135,7 +135,10 @@ async function main(): Promise<void> {
         `--metrics-addr=127.0.0.1:${String(metricsPort)}`,
         "--log-level=warn",
       ],
-      { stdio: ["ignore", "ignore", "inherit"] },
+      {
+        stdio: ["ignore", "ignore", "inherit"],
+        env: { ...process.env, NODE_OPTIONS: process.env.LLMOPS_CONTROLLER_NODE_OPTIONS ?? "" },
+      },
     );
     await sleep(4000); // start-up, cache sync and the Prompt's first version: not measured
     const cpuBefore = cpuSeconds(controller.pid ?? 0);

@@ -85,13 +85,18 @@ export function appendRecords(
   const sorted = [...chunks].sort((a, b) => a.index - b.index);
   const last = sorted[sorted.length - 1];
   let current: Chunk = last ? { ...last } : { index: 0, text: "" };
+  // Sizes are counted as lines are added: measuring the whole text each time is quadratic.
+  let bytes = Buffer.byteLength(current.text);
   const changed = new Map<number, Chunk>();
   for (const record of records) {
     const line = encodeRecord(record);
-    if (current.text !== "" && Buffer.byteLength(current.text + line) > limit) {
+    const lineBytes = Buffer.byteLength(line);
+    if (current.text !== "" && bytes + lineBytes > limit) {
       current = { index: current.index + 1, text: "" };
+      bytes = 0;
     }
     current.text += line;
+    bytes += lineBytes;
     changed.set(current.index, current);
   }
   return [...changed.values()];
