@@ -277,6 +277,20 @@ export class KubeClient {
     }
   }
 
+  /** Deletes every object of `type` in `namespace` that matches `labelSelector` (one request). */
+  async deleteCollection(
+    type: ResourceType,
+    options: { namespace: string; labelSelector: string; signal?: AbortSignal },
+  ): Promise<void> {
+    await this.transport.request({
+      method: "DELETE",
+      path: resourcePath(type, { namespace: options.namespace }),
+      query: { labelSelector: options.labelSelector },
+      signal: options.signal,
+      what: `DELETE ${type.plural} in ${options.namespace} matching ${options.labelSelector}`,
+    });
+  }
+
   /**
    * Opens a watch. Events arrive as parsed JSON lines; the stream ends when the server closes it
    * (timeoutSeconds), on a network error (thrown from the iterator as TransientError) or close().

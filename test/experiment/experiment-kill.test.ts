@@ -3,6 +3,7 @@
 // recorded as interrupted (their answers may already be paid for) instead of being sent again.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../controller/kube/client.js";
+import { ConfigMapType } from "../../controller/kube/resources.js";
 import { ExperimentType } from "../../controller/reconcilers/experiment/reconciler.js";
 import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import {
@@ -107,6 +108,12 @@ describe("Experiment across a controller kill", () => {
     // Claimed calls the kill stopped before they left count as interrupted too (never sent).
     expect(sent).toBeLessThanOrEqual(160);
     expect(sent).toBeGreaterThanOrEqual(160 - interrupted);
+    // The journal is gone once its results are saved.
+    const journal = await client.list(ConfigMapType, {
+      namespace,
+      labelSelector: "llmops.dev/journal=killed",
+    });
+    expect(journal.items).toEqual([]);
     const n = (variant: string) => done.status?.results?.find((r) => r.variant === variant)?.n;
     expect((n("baseline") ?? 0) + (n("strong") ?? 0)).toBe(160 - interrupted);
   }, 420_000);

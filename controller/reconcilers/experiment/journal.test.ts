@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   CallJournal,
-  decodeJournal,
-  journalPatchData,
+  decodeJournalWrite,
+  journalObjectName,
+  mergeJournal,
   recoverJournal,
   type JournalWrite,
 } from "./journal.js";
@@ -26,32 +27,25 @@ const parseKey = (key: string) => {
   return { variant, item, repetition: Number(repetition) };
 };
 
-/** Applies merge patches to a data map, as the apiserver does for a ConfigMap. */
+/** Keeps each write as the object the reconciler creates would: its JSON text. */
 function store() {
-  const map = new Map<string, string>();
+  const texts: string[] = [];
   const writes: JournalWrite[] = [];
   const write = (w: JournalWrite) => {
     writes.push(structuredClone(w));
-    for (const [k, v] of Object.entries(journalPatchData(w))) {
-      if (v === null) map.delete(k);
-      else map.set(k, v);
-    }
+    texts.push(JSON.stringify(w));
     return Promise.resolve();
   };
-  return {
-    get data() {
-      return Object.fromEntries(map);
-    },
-    writes,
-    write,
-  };
+  const state = (runId = "run") =>
+    mergeJournal(texts.flatMap((t) => decodeJournalWrite(t, runId) ?? []));
+  return { texts, writes, write, state };
 }
 
 describe("CallJournal", () => {
   it("resolves a claim only after a write that contains it, coalescing concurrent claims", async () => {
     const writes: JournalWrite[] = [];
     let release: (() => void) | undefined;
-    const journal = new CallJournal("run", async (w) => {
+    const journal = new CallJournal("run", "b1", async (w) => {
       writes.push(w);
       await new Promise<void>((resolve) => (release = resolve));
     });
@@ -70,64 +64,72 @@ describe("CallJournal", () => {
     release?.();
     await Promise.all([b, c]);
     expect(order).toEqual(["a", "b", "c"]);
-    expect(writes).toHaveLength(2);
+    expect(writes.map((w) => [w.batch, w.seq])).toEqual([
+      ["b1", 0],
+      ["b1", 1],
+    ]);
   });
 
   it("a failed write rejects the claims in it (the call must not be sent)", async () => {
-    const journal = new CallJournal("run", () => Promise.reject(new Error("apiserver down")));
+    const journal = new CallJournal("run", "b1", () => Promise.reject(new Error("apiserver down")));
     await expect(journal.claim("v/1/0")).rejects.toThrow("apiserver down");
   });
 
-  it("sends each result once, in a new segment; saved() drops the segments and keeps open claims", async () => {
+  it("each write carries only the results since the previous one; together they are the state", async () => {
     const s = store();
-    const journal = new CallJournal("run", s.write);
+    const journal = new CallJournal("run", "b1", s.write);
     await journal.claim("v/1/0");
     await journal.claim("v/2/0");
     journal.complete(record("v/1/0"));
     await journal.claim("v/3/0");
     journal.complete(record("v/3/0"));
     await journal.claim("v/4/0");
-    expect(s.writes.map((w) => w.segment?.records.map((r) => r.key))).toEqual([
-      undefined,
-      undefined,
+    expect(s.writes.map((w) => w.records.map((r) => r.key))).toEqual([
+      [],
+      [],
       ["v/1/0"],
       ["v/3/0"],
     ]);
-    expect(decodeJournal(s.data, "run")).toEqual({
-      runId: "run",
+    expect(s.state()).toEqual({
       claims: ["v/2/0", "v/4/0"],
       records: [record("v/1/0"), record("v/3/0")],
     });
-    journal.release("v/4/0");
-    await journal.saved();
-    expect(s.data).toEqual({ "claims.json": JSON.stringify({ runId: "run", claims: ["v/2/0"] }) });
   });
 
-  it("saved() writes nothing for a batch that claimed nothing", async () => {
-    let writes = 0;
-    const journal = new CallJournal("run", () => {
-      writes += 1;
-      return Promise.resolve();
-    });
-    await journal.saved();
-    expect(writes).toBe(0);
+  it("saved() writes the claims still open (aborted calls) and reports them", async () => {
+    const s = store();
+    const journal = new CallJournal("run", "b1", s.write);
+    await journal.claim("v/1/0");
+    await journal.claim("v/2/0");
+    journal.complete(record("v/1/0"));
+    expect(await journal.saved()).toBe(1);
+    expect(s.writes.at(-1)).toMatchObject({ claims: ["v/2/0"], records: [] });
+    const clean = new CallJournal("run", "b2", s.write);
+    await clean.claim("v/3/0");
+    clean.complete(record("v/3/0"));
+    const before = s.writes.length;
+    expect(await clean.saved()).toBe(0);
+    expect(s.writes).toHaveLength(before); // nothing left to write: the caller deletes the journal
+  });
+
+  it("names objects by experiment, batch and sequence", () => {
+    expect(journalObjectName("ab", { batch: "3f2a1c", seq: 7 })).toBe("ab-journal-3f2a1c-7");
   });
 });
 
 describe("recoverJournal", () => {
   it("keeps returned results and marks calls without one as interrupted, never to be re-sent", () => {
-    const s = store();
-    void s.write({
-      runId: "run",
-      claims: ["v/1/0", "v/2/0", "v/3/0"],
-      segment: { index: 0, records: [record("v/2/0"), record("v/4/0")] },
-      dropSegments: [],
-    });
-    const recovered = recoverJournal(
-      decodeJournal(s.data, "run"),
-      new Set(["v/3/0", "v/4/0"]),
-      parseKey,
-    );
+    const state = mergeJournal([
+      { runId: "run", batch: "b1", seq: 0, claims: ["v/1/0", "v/2/0"], records: [] },
+      {
+        runId: "run",
+        batch: "b1",
+        seq: 1,
+        claims: ["v/1/0", "v/3/0"],
+        records: [record("v/2/0"), record("v/4/0")],
+      },
+    ]);
+    const recovered = recoverJournal(state, new Set(["v/3/0", "v/4/0"]), parseKey);
     expect(recovered.map((r) => [r.key, r.interrupted ?? false])).toEqual([
       ["v/2/0", false],
       ["v/1/0", true],
@@ -136,18 +138,29 @@ describe("recoverJournal", () => {
     expect(recovered[1]?.error).toMatch(/^interrupted: .*not sent again/);
   });
 
-  it("ignores another run's journal, unreadable claims and torn result lines", () => {
-    const other = { "claims.json": JSON.stringify({ runId: "old", claims: ["v/1/0"] }) };
-    expect(decodeJournal(other, "run").claims).toEqual([]);
-    expect(decodeJournal({ "claims.json": "{" }, "run")).toEqual({
+  it("takes each batch's latest claims, whatever order the objects are listed in", () => {
+    const w = (seq: number, claims: string[]): JournalWrite => ({
       runId: "run",
-      claims: [],
+      batch: "b1",
+      seq,
+      claims,
       records: [],
     });
-    const torn = {
-      "claims.json": JSON.stringify({ runId: "run", claims: ["v/1/0"] }),
-      "records-0.jsonl": `${JSON.stringify(record("v/2/0"))}\n{"key": "v/1/`,
-    };
-    expect(decodeJournal(torn, "run").records.map((r) => r.key)).toEqual(["v/2/0"]);
+    expect(mergeJournal([w(2, ["v/9/0"]), w(0, ["v/1/0"]), w(1, ["v/2/0"])]).claims).toEqual([
+      "v/9/0",
+    ]);
+  });
+
+  it("ignores another run's writes and unreadable ones", () => {
+    const other = JSON.stringify({
+      runId: "old",
+      batch: "b",
+      seq: 0,
+      claims: ["v/1/0"],
+      records: [],
+    });
+    expect(decodeJournalWrite(other, "run")).toBeUndefined();
+    expect(decodeJournalWrite("{", "run")).toBeUndefined();
+    expect(decodeJournalWrite(undefined, "run")).toBeUndefined();
   });
 });

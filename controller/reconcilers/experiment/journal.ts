@@ -1,95 +1,91 @@
 // The call journal: write-ahead claims that make model calls at-most-once across crashes.
 //
-// Before a call is sent, its key is written to the journal (an owned ConfigMap, small); results
-// that come back ride along with later journal writes until the batch's results are saved to the
-// results chunks. After a crash (SIGKILL, OOM, node loss) the next controller reads the journal:
-// a claimed key with a result is done, a claimed key without one was in flight and is recorded as
-// interrupted — never sent again, because the endpoint may already have answered (and billed) it.
-// A graceful shutdown finishes what is in flight instead, so it interrupts nothing.
+// Before a call is sent, its key is written to the journal; results that come back ride along with
+// later journal writes until the batch's results are saved to the results chunks. After a crash
+// (SIGKILL, OOM, node loss) the next controller reads the journal: a claimed key with a result is
+// done, a claimed key without one was in flight and is recorded as interrupted — never sent again,
+// because the endpoint may already have answered (and billed) it. A graceful shutdown finishes
+// what is in flight instead, so it interrupts nothing.
 //
 // Writes are coalesced: claims that arrive while a write is in progress go out together in the
 // next one, so the journal costs about one small write per round of concurrent calls, not per call.
-// Each write is a JSON merge patch carrying the open claims and only the results that came back
-// since the previous write (as a new segment key): its size does not grow with the batch.
+// Each write is a new small ConfigMap (`<experiment>-journal-<batch>-<seq>`) holding the claims
+// open at that moment and only the results that came back since the previous write: the cost of a
+// write does not grow with the batch (patching one ConfigMap that accumulates results made every
+// write, and so every call, slower as the batch went on). Once the batch's results are in the
+// chunks, its journal objects are deleted in one request.
 import type { ResultRecord } from "./results.js";
 
-/** What the journal ConfigMap holds, decoded. */
+/** What the journal objects of an Experiment hold, together. */
 export interface JournalState {
-  runId: string;
   /** Keys whose calls may have been sent and have no saved result yet. */
   claims: string[];
   /** Results not yet in the results chunks. */
   records: ResultRecord[];
 }
 
-/**
- * One journal write, as a change: the claims now open, the results that came back since the last
- * write (a new segment key, so earlier results are not sent again), and the segments to drop once
- * their results are in the chunks.
- */
+/** One journal write: the claims open now, and the results that came back since the last write. */
 export interface JournalWrite {
   runId: string;
+  /** Identifies the CallJournal (one per batch) that wrote it. */
+  batch: string;
+  /** Increases with every write of one batch. */
+  seq: number;
   claims: string[];
-  segment?: { index: number; records: ResultRecord[] };
-  dropSegments: number[];
+  records: ResultRecord[];
 }
 
-export const claimsKey = "claims.json";
-const segmentPrefix = "records-";
+/** Label on every journal object: the Experiment it belongs to. */
+export const journalLabel = "llmops.dev/journal";
+export const journalDataKey = "journal.json";
 
-/** The ConfigMap data key of results segment `index`. */
-export function segmentKey(index: number): string {
-  return `${segmentPrefix}${String(index)}.jsonl`;
+/** Name of one journal object. */
+export function journalObjectName(
+  experiment: string,
+  write: Pick<JournalWrite, "batch" | "seq">,
+): string {
+  return `${experiment}-journal-${write.batch}-${String(write.seq)}`;
 }
 
-/** The merge-patch `data` for `write` (a null value deletes a key). */
-export function journalPatchData(write: JournalWrite): Record<string, string | null> {
-  const data: Record<string, string | null> = {
-    [claimsKey]: JSON.stringify({ runId: write.runId, claims: write.claims }),
-  };
-  for (const index of write.dropSegments) data[segmentKey(index)] = null;
-  if (write.segment) {
-    data[segmentKey(write.segment.index)] = write.segment.records
-      .map((r) => JSON.stringify(r))
-      .join("\n");
-  }
-  return data;
-}
-
-/** Name of `experiment`'s journal ConfigMap. */
-export function journalName(experiment: string): string {
-  return `${experiment}-journal`;
-}
-
-/** Reads a journal's data; anything unreadable or of another run counts as nothing claimed. */
-export function decodeJournal(
-  data: Readonly<Record<string, string>> | undefined,
+/** Reads a journal object's text; undefined when it is unreadable or from another run. */
+export function decodeJournalWrite(
+  text: string | undefined,
   runId: string,
-): JournalState {
-  const state: JournalState = { runId, claims: [], records: [] };
-  const claimsText = data?.[claimsKey];
-  if (data === undefined || claimsText === undefined) return state;
+): JournalWrite | undefined {
+  if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(claimsText) as { runId?: unknown; claims?: unknown };
-    if (parsed.runId !== runId) return state; // another run's journal: nothing of ours in flight
-    if (Array.isArray(parsed.claims)) {
-      state.claims = parsed.claims.filter((k): k is string => typeof k === "string");
-    }
+    const parsed = JSON.parse(text) as Partial<JournalWrite>;
+    if (parsed.runId !== runId || typeof parsed.batch !== "string") return undefined;
+    if (typeof parsed.seq !== "number") return undefined;
+    return {
+      runId,
+      batch: parsed.batch,
+      seq: parsed.seq,
+      claims: Array.isArray(parsed.claims)
+        ? parsed.claims.filter((k): k is string => typeof k === "string")
+        : [],
+      records: Array.isArray(parsed.records) ? parsed.records : [],
+    };
   } catch {
-    return state;
+    return undefined;
   }
-  for (const [key, text] of Object.entries(data)) {
-    if (!key.startsWith(segmentPrefix)) continue;
-    for (const line of text.split("\n")) {
-      if (line.trim() === "") continue;
-      try {
-        state.records.push(JSON.parse(line) as ResultRecord);
-      } catch {
-        // A torn line: that call counts as interrupted (its claim stays open).
-      }
-    }
+}
+
+/**
+ * The journal as a whole: every result any write carried, and the claims of each batch's latest
+ * write (claims that were settled are gone from later writes).
+ */
+export function mergeJournal(writes: readonly JournalWrite[]): JournalState {
+  const latest = new Map<string, JournalWrite>();
+  const records: ResultRecord[] = [];
+  for (const write of writes) {
+    records.push(...write.records);
+    const seen = latest.get(write.batch);
+    if (seen === undefined || write.seq > seen.seq) latest.set(write.batch, write);
   }
-  return state;
+  const claims = new Set<string>();
+  for (const write of latest.values()) for (const key of write.claims) claims.add(key);
+  return { claims: [...claims], records };
 }
 
 /**
@@ -129,19 +125,22 @@ export class CallJournal {
   private readonly claims = new Set<string>();
   /** Results not yet written to the journal. */
   private pending: ResultRecord[] = [];
-  /** Segments written in this batch (dropped once the batch's results are in the chunks). */
-  private readonly segments: number[] = [];
-  private nextSegment = 0;
-  private drop: number[] = [];
   private waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private writing: Promise<void> | null = null;
   private dirty = false;
-  private writes = 0;
+  private seq = 0;
 
   constructor(
     private readonly runId: string,
+    /** Short and unique among this Experiment's batches (part of object names). */
+    private readonly batch: string,
     private readonly write: (write: JournalWrite) => Promise<void>,
   ) {}
+
+  /** Writes made so far. */
+  get writes(): number {
+    return this.seq;
+  }
 
   /** Resolves once `key` is durably claimed: only then may its call be sent. */
   claim(key: string): Promise<void> {
@@ -164,13 +163,14 @@ export class CallJournal {
     this.claims.delete(key);
   }
 
-  /** The batch's results are saved elsewhere: drops them and writes what is still claimed. */
-  async saved(): Promise<void> {
-    if (this.writes === 0 && this.claims.size === 0) return;
+  /**
+   * The batch's results are saved elsewhere. Returns the claims still open (calls aborted at a hard
+   * stop), written down first so the next batch records them as interrupted.
+   */
+  async saved(): Promise<number> {
     this.pending = [];
-    this.drop = [...this.segments];
-    this.segments.length = 0;
-    await this.flush();
+    if (this.claims.size > 0) await this.flush();
+    return this.claims.size;
   }
 
   /** Writes the current state now (after any write in progress). */
@@ -199,23 +199,18 @@ export class CallJournal {
       this.waiters = [];
       const records = this.pending;
       this.pending = [];
-      const drop = this.drop;
-      this.drop = [];
-      const segment = records.length > 0 ? { index: this.nextSegment++, records } : undefined;
       try {
-        this.writes += 1;
         await this.write({
           runId: this.runId,
+          batch: this.batch,
+          seq: this.seq++,
           claims: [...this.claims],
-          ...(segment ? { segment } : {}),
-          dropSegments: drop,
+          records,
         });
-        if (segment) this.segments.push(segment.index);
         for (const w of waiters) w.resolve();
       } catch (error) {
-        // Not written: those results go out with the next write, the drops too.
+        // Not written: those results go out with the next write.
         this.pending = [...records, ...this.pending];
-        this.drop = [...drop, ...this.drop];
         for (const w of waiters) w.reject(error);
       }
     }

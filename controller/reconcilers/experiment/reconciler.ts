@@ -6,6 +6,7 @@
 // reads them back and never sends an already-scored item to the model again. Results belong to a
 // run id (a hash of everything that decides what is sent and how it is scored); a changed spec
 // starts a new run and drops the old run's results.
+import { randomBytes } from "node:crypto";
 import {
   llmopsKinds,
   type Experiment,
@@ -85,9 +86,11 @@ import {
 } from "./results.js";
 import {
   CallJournal,
-  decodeJournal,
-  journalPatchData,
-  journalName,
+  decodeJournalWrite,
+  journalDataKey,
+  journalLabel,
+  journalObjectName,
+  mergeJournal,
   recoverJournal,
   type JournalWrite,
 } from "./journal.js";
@@ -324,27 +327,14 @@ async function reconcileExperiment(
     repetitions: spec.repetitions ?? 1,
     evaluators: spec.evaluators,
   }).slice(0, 16);
-  const { chunks, journalData } = await loadChunks(deps, experiment, runId);
+  const { chunks, journalTexts } = await loadChunks(deps, experiment, runId);
   const records = chunks.flatMap((c) => decodeChunk(c.text));
   const variantNames = resolved.map((v) => v.name);
   const units = workUnits(variantNames, items, spec.repetitions ?? 1);
   const done = new Set(records.map((r) => r.key));
-  // The journal is created once by apply; after that only its data changes, and a merge patch
-  // is the apiserver's cheapest write (no managed-fields merge), which matters: a call waits for it.
-  let journalExists = journalData !== undefined;
-  const writeJournal = async (write: JournalWrite) => {
-    if (journalExists) {
-      await deps.client.mergePatch(
-        ConfigMapType,
-        { namespace: request.namespace, name: journalName(request.name) },
-        { data: journalPatchData(write) },
-      );
-    } else {
-      await applyJournal(deps, experiment, write);
-      journalExists = true;
-    }
-  };
-  const left = decodeJournal(journalData, runId);
+  const journalSelector = `${journalLabel}=${request.name}`;
+  const writeJournal = (write: JournalWrite) => createJournalObject(deps, experiment, write);
+  const left = mergeJournal(journalTexts.flatMap((text) => decodeJournalWrite(text, runId) ?? []));
   if (left.claims.length > 0 || left.records.length > 0) {
     // The previous controller was killed mid-batch: keep what it got back, and mark what was in
     // flight as interrupted so it is never sent (and paid for) twice.
@@ -368,12 +358,13 @@ async function reconcileExperiment(
         });
       }
     }
-    // Settled: the next batch starts a fresh journal.
-    await deps.client.delete(ConfigMapType, {
+  }
+  if (journalTexts.length > 0) {
+    // Settled (or from another run): the next batch starts a fresh journal.
+    await deps.client.deleteCollection(ConfigMapType, {
       namespace: request.namespace,
-      name: journalName(request.name),
+      labelSelector: journalSelector,
     });
-    journalExists = false;
   }
   const running: ExperimentStatus = {
     ...previous,
@@ -448,7 +439,7 @@ async function reconcileExperiment(
       running,
     );
   }
-  const journal = new CallJournal(runId, writeJournal);
+  const journal = new CallJournal(runId, randomBytes(3).toString("hex"), writeJournal);
   const outcome = await runBatch({
     units: plan.batch,
     variants: runnable,
@@ -464,8 +455,15 @@ async function reconcileExperiment(
   if (outcome.records.length > 0) {
     await saveRecords(deps, experiment, runId, chunks, outcome.records);
   }
-  // The results are in the chunks now; the journal keeps only claims of calls that were aborted.
-  await journal.saved();
+  // The results are in the chunks now: the journal goes, unless calls aborted at a hard stop left
+  // claims in it (the next batch records those as interrupted).
+  const open = await journal.saved();
+  if (journal.writes > 0 && open === 0) {
+    await deps.client.deleteCollection(ConfigMapType, {
+      namespace: request.namespace,
+      labelSelector: journalSelector,
+    });
+  }
   const all = [...records, ...outcome.records];
   const progress = progressOf(all, units.length);
   const warnAt = spec.budget?.warnAtCostUSD;
@@ -640,7 +638,7 @@ async function loadDataset(
   throw new DatasetError("spec.dataset: set one of inline, configMap, huggingFace or langfuse");
 }
 
-async function applyJournal(
+async function createJournalObject(
   deps: ControllerDeps,
   experiment: StoredExperiment,
   write: JournalWrite,
@@ -651,27 +649,27 @@ async function applyJournal(
       apiVersion: "v1",
       kind: "ConfigMap",
       metadata: {
-        name: journalName(name),
+        name: journalObjectName(name, write),
         namespace: experiment.metadata.namespace ?? "",
-        labels: { "app.kubernetes.io/managed-by": "llmops", [experimentLabel]: name },
+        labels: {
+          "app.kubernetes.io/managed-by": "llmops",
+          [experimentLabel]: name,
+          [journalLabel]: name,
+        },
         annotations: { [runIdAnnotation]: write.runId },
       },
-      data: Object.fromEntries(
-        Object.entries(journalPatchData(write)).filter(
-          (entry): entry is [string, string] => entry[1] !== null,
-        ),
-      ),
+      data: { [journalDataKey]: JSON.stringify(write) },
     },
     experiment,
   );
-  await deps.client.apply(ConfigMapType, configMap, { force: true });
+  await deps.client.create(ConfigMapType, configMap);
 }
 
 async function loadChunks(
   deps: ControllerDeps,
   experiment: StoredExperiment,
   runId: string,
-): Promise<{ chunks: Chunk[]; journalData: Record<string, string> | undefined }> {
+): Promise<{ chunks: Chunk[]; journalTexts: string[] }> {
   const namespace = experiment.metadata.namespace ?? "";
   const list = await deps.client.list<KubeObject & { data?: Record<string, string> }>(
     ConfigMapType,
@@ -681,7 +679,7 @@ async function loadChunks(
     },
   );
   const chunks: Chunk[] = [];
-  let journalData: Record<string, string> | undefined;
+  const journalTexts: string[] = [];
   for (const cm of list.items) {
     const owned = cm.metadata.ownerReferences?.some((o) => o.uid === experiment.metadata.uid);
     if (!owned) continue;
@@ -690,15 +688,15 @@ async function loadChunks(
       await deps.client.delete(ConfigMapType, { namespace, name: cm.metadata.name });
       continue;
     }
-    if (cm.metadata.name === journalName(experiment.metadata.name)) {
-      journalData = cm.data ?? {};
+    if (cm.metadata.labels?.[journalLabel] !== undefined) {
+      journalTexts.push(cm.data?.[journalDataKey] ?? "");
       continue;
     }
     const index = Number(cm.metadata.annotations[`llmops.dev/chunk`] ?? "-1");
     if (Number.isInteger(index) && index >= 0)
       chunks.push({ index, text: cm.data?.[chunkKey] ?? "" });
   }
-  return { chunks: chunks.sort((a, b) => a.index - b.index), journalData };
+  return { chunks: chunks.sort((a, b) => a.index - b.index), journalTexts };
 }
 
 async function saveRecords(
