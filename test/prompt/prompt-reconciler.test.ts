@@ -9,6 +9,7 @@ import {
   LangfusePromptRegistry,
   type LangfuseCredentials,
 } from "../../controller/backends/prompt-registry/langfuse.js";
+import { decodeSnapshot } from "../../controller/reconcilers/prompt/snapshots.js";
 import { ConfigMapType, type KubeObject } from "../../controller/kube/resources.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { Manager } from "../../controller/runtime/manager.js";
@@ -212,6 +213,24 @@ describe("Prompt reconciler", () => {
     expect(stored.find((p) => p.version === 1)?.labels).toContain("production");
     expect(stored.find((p) => p.version === 2)?.labels).not.toContain("production");
     expect((await configMapDocument("lf")).version).toBe(1);
+    // Each version that went out of service left its snapshot; the live one is in the published
+    // ConfigMap. Both hash to their history entry.
+    const snapshot = async (name: string, key: string) =>
+      decodeSnapshot(
+        await client.get<KubeObject & { data: Record<string, string> }>(ConfigMapType, {
+          namespace,
+          name,
+        }),
+        key,
+      );
+    const v1 = await snapshot("prompt-lf-v1", "snapshot.json");
+    const v2snap = await snapshot("prompt-lf-v2", "snapshot.json");
+    const live = await snapshot("prompt-lf", ".llmops-snapshot.json");
+    expect([v1?.version, v2snap?.version, live?.version]).toEqual([1, 2, 1]);
+    expect(v2snap?.contentHash).toBe(
+      back.status?.history?.find((h) => h.version === 2)?.contentHash,
+    );
+    expect(v2snap?.spec.template.messages?.[1]?.content).toBe("Ticket: {{ticket}}");
     const finalizers = (await getPrompt("lf")).metadata.finalizers;
     expect(finalizers).toContain("llmops.dev/prompt-publications");
   });

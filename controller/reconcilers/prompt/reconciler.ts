@@ -25,7 +25,13 @@ import type { PromptRegistry } from "../../backends/prompt-registry/prompt-regis
 import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
 import { checkTemplate, promptContentHash } from "./content.js";
 import { configMapKey, configMapName, planPromptVersion, publishedDocument } from "./plan.js";
-import { snapshotConfigMap, snapshotName } from "./snapshots.js";
+import {
+  decodeSnapshot,
+  publishedSnapshotKey,
+  snapshotConfigMap,
+  snapshotName,
+  snapshotOf,
+} from "./snapshots.js";
 import { writeStatus as writeKstatus } from "../../runtime/status.js";
 
 export const PromptType: ResourceType = llmopsKinds.Prompt;
@@ -127,7 +133,41 @@ async function reconcilePrompt(
   };
 
   try {
-    // Act: the ConfigMap for applications.
+    // Act: the outgoing version's snapshot, copied from the published ConfigMap before that is
+    // overwritten (see snapshots.ts); snapshots of versions that left the history go with them.
+    const previous = prompt.status;
+    if (
+      previous?.version !== undefined &&
+      (previous.version !== plan.version || previous.contentHash !== hash)
+    ) {
+      const kept = new Set(plan.history.map((entry) => entry.version));
+      if (kept.has(previous.version)) {
+        const published = await client.tryGet<KubeObject & { data?: Record<string, string> }>(
+          ConfigMapType,
+          {
+            namespace: request.namespace,
+            name: previous.published?.configMap?.name ?? configMapName(prompt),
+          },
+        );
+        const outgoing = decodeSnapshot(published, publishedSnapshotKey);
+        if (outgoing?.version === previous.version && outgoing.prompt === request.name) {
+          await client.apply(
+            ConfigMapType,
+            snapshotConfigMap({ snapshot: outgoing, owner: prompt, promptLabel }),
+            { force: true },
+          );
+        }
+      }
+      for (const entry of previous.history ?? []) {
+        if (kept.has(entry.version)) continue;
+        await client.delete(ConfigMapType, {
+          namespace: request.namespace,
+          name: snapshotName(request.name, entry.version),
+        });
+      }
+    }
+
+    // Act: the ConfigMap for applications (with the live version's snapshot).
     const name = configMapName(prompt);
     const document = publishedDocument({ prompt, version: plan.version, hash, revision });
     const configMap: KubeObject = withControllerReference(
@@ -146,30 +186,15 @@ async function reconcilePrompt(
             "llmops.dev/content-hash": hash,
           },
         },
-        data: { [configMapKey(prompt)]: JSON.stringify(document, null, 2) },
+        data: {
+          [configMapKey(prompt)]: JSON.stringify(document, null, 2),
+          [publishedSnapshotKey]: JSON.stringify(snapshotOf(prompt, plan.version, hash)),
+        },
       },
       prompt,
     );
     await client.apply(ConfigMapType, configMap, { force: true });
     next.published = { ...next.published, configMap: { name, version: plan.version } };
-
-    // Act: the version snapshot (content by version, for experiments and promotion), written when
-    // a version becomes live; snapshots of versions that left the history go with them.
-    if (prompt.status?.version !== plan.version || prompt.status.contentHash !== hash) {
-      await client.apply(
-        ConfigMapType,
-        snapshotConfigMap({ prompt, version: plan.version, hash, promptLabel }),
-        { force: true },
-      );
-      const kept = new Set(plan.history.map((entry) => entry.version));
-      for (const entry of prompt.status?.history ?? []) {
-        if (kept.has(entry.version)) continue;
-        await client.delete(ConfigMapType, {
-          namespace: request.namespace,
-          name: snapshotName(request.name, entry.version),
-        });
-      }
-    }
 
     // Act: Langfuse prompt management.
     const langfuse = prompt.spec.publish?.langfuse;

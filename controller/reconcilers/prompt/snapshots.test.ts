@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Prompt } from "../../api/generated/index.js";
 import type { StoredObject } from "../../kube/resources.js";
 import { promptContentHash } from "./content.js";
-import { decodeSnapshot, snapshotConfigMap, snapshotName } from "./snapshots.js";
+import { decodeSnapshot, snapshotConfigMap, snapshotName, snapshotOf } from "./snapshots.js";
 
 const prompt: StoredObject<Prompt> = {
   apiVersion: "llmops.dev/v1alpha1",
@@ -29,7 +29,11 @@ describe("snapshots", () => {
 
   it("round-trips the versioned fields only, owned by the Prompt", () => {
     const hash = promptContentHash(prompt.spec);
-    const cm = snapshotConfigMap({ prompt, version: 4, hash, promptLabel: "llmops.dev/prompt" });
+    const cm = snapshotConfigMap({
+      snapshot: snapshotOf(prompt, 4, hash),
+      owner: prompt,
+      promptLabel: "llmops.dev/prompt",
+    });
     expect(cm.metadata).toMatchObject({
       name: "prompt-triage-v4",
       labels: { "llmops.dev/prompt": "triage", "llmops.dev/prompt-version": "4" },
@@ -54,7 +58,11 @@ describe("snapshots", () => {
     ["edited by hand: content no longer matches its hash", { "snapshot.json": "EDITED" }],
   ])("rejects a snapshot with %s", (_name, data) => {
     const hash = promptContentHash(prompt.spec);
-    const cm = snapshotConfigMap({ prompt, version: 4, hash, promptLabel: "p" }) as {
+    const cm = snapshotConfigMap({
+      snapshot: snapshotOf(prompt, 4, hash),
+      owner: prompt,
+      promptLabel: "p",
+    }) as {
       data: Record<string, string>;
     };
     const good = cm.data["snapshot.json"] ?? "";

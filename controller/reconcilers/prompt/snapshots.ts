@@ -1,10 +1,13 @@
-// Version snapshots: the content of every Prompt version still in status.history, one owned
-// ConfigMap per version (`prompt-<name>-v<version>`). status.history keeps hashes only; the
-// snapshots are what lets an Experiment evaluate version 4 against version 3 while only one of them
-// is live, and what `llmops promote` writes back to git when an older version wins.
+// Version snapshots: the content of every Prompt version still in status.history. status.history
+// keeps hashes only; the snapshots are what lets an Experiment evaluate version 4 against version
+// 3 while only one of them is live, and what `llmops promote` writes back to git when an older
+// version wins.
 //
-// A snapshot is written when a version becomes live (minted or restored) and deleted when its
-// version leaves the history, so a Prompt whose content does not change costs no extra writes.
+// The live version's snapshot rides in the published ConfigMap (key `.llmops-snapshot.json`),
+// which is written anyway. When another version goes live, the outgoing one's snapshot is copied
+// from there into its own owned ConfigMap `prompt-<name>-v<version>`, which is deleted when the
+// version leaves the history. So a new Prompt costs no extra write, and a Prompt whose content
+// does not change costs none either: only a version change does (one read, one write).
 import type { Prompt, PromptSpec } from "../../api/generated/index.js";
 import type { KubeClient } from "../../kube/client.js";
 import { withControllerReference } from "../../kube/owner-references.js";
@@ -29,6 +32,8 @@ export interface PromptSnapshot {
 /** Label on every snapshot ConfigMap: the version it holds (the Prompt's name is in promptLabel). */
 export const snapshotVersionLabel = "llmops.dev/prompt-version";
 export const snapshotKey = "snapshot.json";
+/** The live version's snapshot, in the published ConfigMap. */
+export const publishedSnapshotKey = ".llmops-snapshot.json";
 
 const maxName = 253;
 
@@ -53,38 +58,44 @@ export function snapshotSpec(spec: PromptSpec): PromptSnapshotSpec {
   };
 }
 
-/** The ConfigMap that stores `prompt`'s current content as `version`. Pure. */
-export function snapshotConfigMap(options: {
-  prompt: StoredObject<Prompt>;
-  version: number;
-  hash: string;
-  promptLabel: string;
-}): KubeObject {
-  const { prompt, version, hash } = options;
-  const name = prompt.metadata.name;
-  const snapshot: PromptSnapshot = {
-    prompt: name,
+/** `prompt`'s current content as `version`. Pure. */
+export function snapshotOf(
+  prompt: StoredObject<Prompt>,
+  version: number,
+  hash: string,
+): PromptSnapshot {
+  return {
+    prompt: prompt.metadata.name,
     version,
     contentHash: hash,
     spec: snapshotSpec(prompt.spec),
   };
+}
+
+/** The owned ConfigMap that keeps `snapshot` once its version is no longer live. Pure. */
+export function snapshotConfigMap(options: {
+  snapshot: PromptSnapshot;
+  owner: StoredObject<Prompt>;
+  promptLabel: string;
+}): KubeObject {
+  const { snapshot, owner } = options;
   return withControllerReference(
     {
       apiVersion: "v1",
       kind: "ConfigMap",
       metadata: {
-        name: snapshotName(name, version),
-        namespace: prompt.metadata.namespace ?? "",
+        name: snapshotName(snapshot.prompt, snapshot.version),
+        namespace: owner.metadata.namespace ?? "",
         labels: {
           "app.kubernetes.io/managed-by": "llmops",
-          [options.promptLabel]: name,
-          [snapshotVersionLabel]: String(version),
+          [options.promptLabel]: snapshot.prompt,
+          [snapshotVersionLabel]: String(snapshot.version),
         },
-        annotations: { "llmops.dev/content-hash": hash },
+        annotations: { "llmops.dev/content-hash": snapshot.contentHash },
       },
       data: { [snapshotKey]: JSON.stringify(snapshot, null, 2) },
     },
-    prompt,
+    owner,
   );
 }
 
@@ -94,8 +105,9 @@ export function snapshotConfigMap(options: {
  */
 export function decodeSnapshot(
   configMap: (KubeObject & { data?: Record<string, string> }) | undefined,
+  key: string = snapshotKey,
 ): PromptSnapshot | undefined {
-  const text = configMap?.data?.[snapshotKey];
+  const text = configMap?.data?.[key];
   if (text === undefined) return undefined;
   let parsed: unknown;
   try {
