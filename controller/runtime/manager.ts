@@ -292,8 +292,10 @@ export class Manager {
     for (const informer of this.informersFor(registration.type)) {
       informer.addHandlers({
         onAdd: enqueue,
-        onUpdate: (_old, obj) => {
-          enqueue(obj);
+        onUpdate: (old, obj) => {
+          // A status-only change is (almost always) our own status write: reconciling it again
+          // would only redo the work just done (controller-runtime's GenerationChangedPredicate).
+          if (!statusOnlyChange(old, obj)) enqueue(obj);
         },
         onDelete: enqueue,
       });
@@ -394,6 +396,25 @@ function informerId(
   const selector = narrow.labelSelector !== undefined ? `?${narrow.labelSelector}` : "";
   const meta = narrow.metadataOnly ? "#metadata" : "";
   return `${type.apiVersion}/${type.kind}@${namespace}${selector}${meta}`;
+}
+
+/**
+ * True when `obj` differs from `old` in status only: same generation (so the same spec) and the
+ * same labels, annotations, finalizers, owners and deletion state. Kinds without a generation
+ * always count as changed.
+ */
+export function statusOnlyChange(old: StoredObject, obj: StoredObject): boolean {
+  const a = old.metadata;
+  const b = obj.metadata;
+  if (a.generation === undefined || a.generation !== b.generation) return false;
+  const same = (x: unknown, y: unknown) => JSON.stringify(x ?? null) === JSON.stringify(y ?? null);
+  return (
+    same(a.labels, b.labels) &&
+    same(a.annotations, b.annotations) &&
+    same(a.finalizers, b.finalizers) &&
+    same(a.ownerReferences, b.ownerReferences) &&
+    a.deletionTimestamp === b.deletionTimestamp
+  );
 }
 
 function isOwnedType(owned: ResourceType | OwnedType): owned is OwnedType {
