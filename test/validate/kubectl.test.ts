@@ -60,13 +60,14 @@ describe("kubectl get", () => {
       .split("\n")
       .sort();
     expect(names).toEqual([
+      "experiment.llmops.dev/support-triage-staging-vs-production",
       "experiment.llmops.dev/support-triage-v1-vs-v2",
       "modeldeployment.llmops.dev/coder-7b",
       "prompt.llmops.dev/support-triage",
       "trainingjob.llmops.dev/coder-7b-lora",
     ]);
     const short = await ok(["get", "prm,exp,tj,md", "-n", ns.name, "-o", "name"]);
-    expect(short.trim().split("\n")).toHaveLength(4);
+    expect(short.trim().split("\n")).toHaveLength(5);
   });
 
   it("prints Ready, the key figure and Age from status", async () => {
