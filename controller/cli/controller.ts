@@ -3,10 +3,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LevelWithSilent } from "pino";
 import { KubeClient } from "../kube/client.js";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { KubeTransport } from "../kube/transport.js";
 import { createLogger, parseLogLevel } from "../log/logger.js";
 import { startProbeServer } from "../runtime/http-server.js";
@@ -162,9 +162,9 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
 
 async function runController(flags: ParsedFlags, options: ControllerCommandOptions): Promise<void> {
   const logger = createLogger({ level: flags.logLevel, base: { component: "controller" } });
-  const kubeConfig = new KubeConfig();
-  if (flags.kubeconfig !== undefined) kubeConfig.loadFromFile(flags.kubeconfig);
-  else kubeConfig.loadFromDefault();
+  const kubeConfig = loadKubeConfig(
+    flags.kubeconfig !== undefined ? { path: flags.kubeconfig } : {},
+  );
   const client = new KubeClient({
     transport: new KubeTransport({ kubeConfig, userAgent: "llmops-controller" }),
     fieldManager,

@@ -6,7 +6,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { Command, Option } from "commander";
 import { llmopsKinds, type Experiment, type Prompt } from "../api/generated/index.js";
 import type { KubeClient } from "../kube/client.js";
@@ -20,6 +19,7 @@ import { cliKubeClient } from "./cluster-client.js";
 import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";
 import type { CliIo } from "./program.js";
+import { loadKubeConfig } from "../kube/kubeconfig.js";
 
 const exitClusterUnreachable = ExitCode.ClusterUnreachable;
 
@@ -63,10 +63,7 @@ export function parseExperimentTarget(text: string): string {
 
 /** The namespace of the kubeconfig's current context, as kubectl picks it. */
 function contextNamespace(kubeconfig: string | undefined): string | undefined {
-  const config = new KubeConfig();
-  if (kubeconfig !== undefined) config.loadFromFile(kubeconfig);
-  else config.loadFromDefault();
-  return config.getContextObject(config.getCurrentContext())?.namespace;
+  return loadKubeConfig(kubeconfig !== undefined ? { path: kubeconfig } : {}).namespace;
 }
 
 /** A unified diff of `before` → `after` for `file`, by `git diff --no-index`. */

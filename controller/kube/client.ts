@@ -1,7 +1,6 @@
 // The narrow Kubernetes client the rest of the controller uses. Every write names a field
 // manager; writes go through server-side apply unless a precondition (resourceVersion) is the
 // point of the write, as for finalizers and leases.
-import { PatchStrategy } from "@kubernetes/client-node";
 import { NotFoundError, TransientError, errorMessage } from "./errors.js";
 import {
   describeObject,
@@ -232,7 +231,7 @@ export class KubeClient {
       path: resourcePath(type, { ...key, subresource: options.subresource }),
       query: { fieldManager: options.fieldManager ?? this.fieldManager },
       body: patch,
-      contentType: PatchStrategy.MergePatch,
+      contentType: "application/merge-patch+json",
       signal: options.signal,
       what: `PATCH ${describeObject(type, key)}${options.subresource ? "/" + options.subresource : ""}`,
     });
@@ -371,7 +370,7 @@ export class KubeClient {
       },
       body,
       // JSON is YAML, so the apply content type accepts a JSON body.
-      contentType: PatchStrategy.ServerSideApply,
+      contentType: "application/apply-patch+yaml",
       signal: options.signal,
       what: `APPLY ${describeObject(type, key)}${options.subresource ? "/" + options.subresource : ""}`,
     });

@@ -6,7 +6,7 @@
 // We still let KubeConfig do what it is good at — resolving in-cluster, exec, OIDC and file-based
 // credentials — and only own the connection pool and the wire format.
 import type { Readable } from "node:stream";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeCredentialSource } from "./kubeconfig.js";
 import { Agent, ProxyAgent, request, type Dispatcher } from "undici";
 import {
   TransientError,
@@ -17,7 +17,8 @@ import {
 } from "./errors.js";
 
 export interface TransportOptions {
-  kubeConfig: KubeConfig;
+  /** Our loadKubeConfig(), or a @kubernetes/client-node KubeConfig (same shape). */
+  kubeConfig: KubeCredentialSource;
   /**
    * How long resolved credentials are reused before KubeConfig is asked again. Exec and OIDC
    * providers cache tokens themselves; this only bounds how often we rebuild headers.
@@ -62,7 +63,7 @@ const defaultRequestTimeoutMs = 30_000;
 
 export class KubeTransport {
   readonly server: string;
-  private readonly kubeConfig: KubeConfig;
+  private readonly kubeConfig: KubeCredentialSource;
   private readonly authRefreshMs: number;
   private readonly requestTimeoutMs: number;
   private readonly userAgent: string;
@@ -209,9 +210,7 @@ export class KubeTransport {
       servername?: string;
     } = {};
     try {
-      await this.kubeConfig.applyToHTTPSOptions(
-        opts as Parameters<KubeConfig["applyToHTTPSOptions"]>[0],
-      );
+      await this.kubeConfig.applyToHTTPSOptions(opts);
     } catch (err: unknown) {
       throw new TransientError(`resolving Kubernetes credentials failed: ${errorMessage(err)}`, {
         cause: err,
