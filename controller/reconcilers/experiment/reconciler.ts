@@ -26,18 +26,9 @@ import {
   parsePriceTable,
   PriceTableError,
 } from "../../backends/llm/index.js";
-import {
-  HubError,
-  HubUnavailableError,
-  fetchHubDatasetFile,
-} from "../../backends/hub/huggingface.js";
 import type { ExperimentTracker } from "../../backends/tracking/tracking.js";
 import type { LangfuseConnection } from "../../backends/tracking/langfuse.js";
 import { langfuseConnection, trackExperiment, type CallTracker } from "./tracking.js";
-import {
-  LangfuseRequestError,
-  loadLangfuseDataset,
-} from "../../backends/datasets/langfuse-dataset.js";
 import { EvaluatorConfigError } from "../../evaluators/index.js";
 import { TerminalError, TransientError, errorMessage } from "../../kube/errors.js";
 import { withControllerReference } from "../../kube/owner-references.js";
@@ -573,8 +564,11 @@ async function loadDataset(
         )
       : null;
     let file;
+    let hub: typeof import("../../backends/hub/huggingface.js") | undefined;
     try {
-      file = await fetchHubDatasetFile({
+      // Imported on first use: most controllers never read the Hub, and it costs memory.
+      hub = await import("../../backends/hub/huggingface.js");
+      file = await hub.fetchHubDatasetFile({
         endpoint: hf.endpoint ?? x.options.huggingFaceEndpoint ?? "https://huggingface.co",
         repo: hf.repo,
         file: hf.file,
@@ -583,10 +577,10 @@ async function loadDataset(
         maxBytes: x.options.maxDatasetBytes ?? 64 * 1024 * 1024,
       });
     } catch (error) {
-      if (error instanceof HubUnavailableError) {
+      if (hub !== undefined && error instanceof hub.HubUnavailableError) {
         throw new TransientError(`reading ${where}: ${error.message}`, { cause: error });
       }
-      if (error instanceof HubError) {
+      if (hub !== undefined && error instanceof hub.HubError) {
         throw new DatasetError(`spec.dataset.huggingFace: ${error.message}`, { cause: error });
       }
       throw error;
@@ -607,10 +601,16 @@ async function loadDataset(
       "spec.dataset.langfuse",
     );
     let loaded;
+    let langfuse: typeof import("../../backends/datasets/langfuse-dataset.js") | undefined;
     try {
-      loaded = await loadLangfuseDataset({ ...connection, name: lf.name });
+      langfuse = await import("../../backends/datasets/langfuse-dataset.js");
+      loaded = await langfuse.loadLangfuseDataset({ ...connection, name: lf.name });
     } catch (error) {
-      if (error instanceof LangfuseRequestError && !error.retryable) {
+      if (
+        langfuse !== undefined &&
+        error instanceof langfuse.LangfuseRequestError &&
+        !error.retryable
+      ) {
         throw new DatasetError(`spec.dataset.langfuse: ${error.message}`, { cause: error });
       }
       throw new TransientError(`reading Langfuse dataset ${lf.name}: ${errorMessage(error)}`, {

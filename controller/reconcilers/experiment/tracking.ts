@@ -7,11 +7,11 @@ import type {
   ExperimentStatus,
   ExperimentTrackingLangfuse,
 } from "../../api/generated/index.js";
-import {
+import type {
   LangfuseCallTracker,
-  type LangfuseConnection,
-  type TrackedCall,
-  type TrackingSession,
+  LangfuseConnection,
+  TrackedCall,
+  TrackingSession,
 } from "../../backends/tracking/langfuse.js";
 import { MlflowTracker } from "../../backends/tracking/mlflow.js";
 import type { ExperimentTracker, TrackedRun } from "../../backends/tracking/tracking.js";
@@ -110,7 +110,10 @@ export async function trackExperiment(options: {
       langfuse,
       "spec.tracking.langfuse",
     );
-    const tracker = (options.langfuseFor ?? ((c) => new LangfuseCallTracker(c)))(connection);
+    // The Langfuse/OpenTelemetry stack is imported only when an Experiment asks for it.
+    const tracker = options.langfuseFor
+      ? options.langfuseFor(connection)
+      : new (await import("../../backends/tracking/langfuse.js")).LangfuseCallTracker(connection);
     try {
       const fromLangfuse = experiment.spec.dataset?.langfuse?.name;
       const session: TrackingSession = {

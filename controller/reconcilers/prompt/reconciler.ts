@@ -17,10 +17,7 @@ import type {
   ReconcileResult,
 } from "../../runtime/reconciler.js";
 import type { ControllerDeps, ControllerSetup } from "../../runtime/registry.js";
-import {
-  LangfusePromptRegistry,
-  type LangfuseCredentials,
-} from "../../backends/prompt-registry/langfuse.js";
+import type { LangfuseCredentials } from "../../backends/prompt-registry/langfuse.js";
 import type { PromptRegistry } from "../../backends/prompt-registry/prompt-registry.js";
 import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
 import { checkTemplate, promptContentHash } from "./content.js";
@@ -55,8 +52,7 @@ export interface PromptControllerOptions {
 }
 
 export function promptController(options: PromptControllerOptions = {}): ControllerSetup {
-  const registryFor =
-    options.registryFor ?? ((credentials) => new LangfusePromptRegistry({ credentials }));
+  const registryFor = options.registryFor ?? lazyLangfuseRegistry;
   return (deps) => ({
     name: "Prompt",
     type: PromptType,
@@ -65,6 +61,21 @@ export function promptController(options: PromptControllerOptions = {}): Control
     concurrency: options.concurrency ?? 4,
     reconcile: (request, context) => reconcilePrompt({ deps, registryFor }, request, context),
   });
+}
+
+/** The Langfuse registry, with @langfuse/client imported on first use (most Prompts never need it). */
+function lazyLangfuseRegistry(credentials: LangfuseCredentials): PromptRegistry {
+  let registry: Promise<PromptRegistry> | undefined;
+  const get = () =>
+    (registry ??= import("../../backends/prompt-registry/langfuse.js").then(
+      (m) => new m.LangfusePromptRegistry({ credentials }),
+    ));
+  return {
+    publish: async (publication) => (await get()).publish(publication),
+    remove: async (name) => {
+      await (await get()).remove(name);
+    },
+  };
 }
 
 interface PromptDeps {
