@@ -200,12 +200,15 @@ function delegated(path: string, namespace: string | undefined, source: string):
     });
     return loaded;
   };
-  // The server is needed synchronously; it is plain data in the file(s).
-  const server = serverOf(path);
+  // The cluster is needed synchronously; it is plain data in the file(s).
+  const cluster = clusterOf(path);
+  const server = cluster?.server;
+  const proxyUrl = cluster?.["proxy-url"];
   return {
     source,
     namespace: namespace ?? currentNamespace(path),
-    getCurrentCluster: () => (server === undefined ? null : { server }),
+    getCurrentCluster: () =>
+      server === undefined ? null : { server, ...(proxyUrl !== undefined ? { proxyUrl } : {}) },
     applyToHTTPSOptions: async (opts) => {
       await (await load()).applyToHTTPSOptions(opts);
     },
@@ -236,9 +239,9 @@ function currentContextOf(path: string): {
   return { parsed: {} };
 }
 
-function serverOf(path: string): string | undefined {
+function clusterOf(path: string): NamedCluster | undefined {
   const { parsed, context } = currentContextOf(path);
-  return parsed.clusters?.find((c) => c.name === context?.cluster)?.cluster?.server;
+  return parsed.clusters?.find((c) => c.name === context?.cluster)?.cluster;
 }
 
 function currentNamespace(path: string): string | undefined {
