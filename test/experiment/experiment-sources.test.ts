@@ -149,7 +149,8 @@ describe("Experiment sources", () => {
       repo: "acme/arith",
       files: { "data/test.jsonl": jsonl(items) },
     });
-    const running = startManager(client, namespace);
+    // Small batches (4 calls each): the run takes 10 reconciles, and the file is read once.
+    const running = startManager(client, namespace, { batchFactor: 1 });
     try {
       await apply(promptManifest(namespace, server.baseURL));
       await apply(
@@ -171,6 +172,10 @@ describe("Experiment sources", () => {
       });
       expect(done.status?.progress).toMatchObject({ completed: 40, total: 40, failed: 0 });
       expect(server.callsPerItem({ model: "model-strong" }).size).toBe(20);
+      const downloads = hub.requests.filter(
+        (r) => r.method === "GET" && r.url.includes("/resolve/") && r.range === null,
+      );
+      expect(downloads).toHaveLength(1);
 
       // A file that does not exist stalls with the Hub's answer, naming the file.
       await apply(

@@ -139,6 +139,7 @@ export function experimentController(options: ExperimentControllerOptions = {}):
     // spec.concurrency bounds the calls of one experiment; this only stops one endpoint from
     // being flooded by many experiments at once.
     const endpoints = new EndpointConcurrency({ defaultLimit: 256 });
+    const datasets: ExperimentDeps["datasets"] = new Map();
     return {
       name: "Experiment",
       type: ExperimentType,
@@ -159,7 +160,7 @@ export function experimentController(options: ExperimentControllerOptions = {}):
         },
       ],
       reconcile: (request, context) =>
-        reconcileExperiment({ deps, options, prices, endpoints }, request, context),
+        reconcileExperiment({ deps, options, prices, endpoints, datasets }, request, context),
     };
   };
 }
@@ -169,6 +170,11 @@ interface ExperimentDeps {
   options: ExperimentControllerOptions;
   prices: PriceTable;
   endpoints: EndpointConcurrency;
+  /**
+   * Remote datasets (Hub, Langfuse) by Experiment uid, read once per run rather than once per
+   * batch: `key` names what was read (a Hub commit, a Langfuse dataset for one generation).
+   */
+  datasets: Map<string, { key: string; loaded: LoadedDataset }>;
 }
 
 type StoredExperiment = StoredObject<Experiment & KubeObject>;
@@ -181,18 +187,28 @@ async function reconcileExperiment(
   const { deps } = base;
   const experiment = deps.cache.get<Experiment & KubeObject>(ExperimentType, request);
   if (!experiment) return undefined; // gone; its results ConfigMaps follow by garbage collection
+  const finished =
+    experiment.status?.observedGeneration === experiment.metadata.generation &&
+    (experiment.status?.phase === "Completed" || experiment.status?.phase === "Failed");
+  if (finished) base.datasets.delete(experiment.metadata.uid);
   if (experiment.spec.suspend) {
     context.log.debug("suspended");
     return undefined;
   }
   const previous = experiment.status ?? {};
+  const now = conditionTime(deps.clock.now());
+  const writeStatus = (outcome: ReconcileOutcome, next: ExperimentStatus) =>
+    writeKstatus({
+      client: deps.client,
+      type: ExperimentType,
+      object: experiment,
+      outcome,
+      next,
+      now,
+    });
   // A finished run stays finished: a Prompt that moves on later does not silently re-run (and
   // re-spend) it. Changing the Experiment's spec (a new generation) starts a new run.
-  const now = conditionTime(deps.clock.now());
-  if (
-    previous.observedGeneration === experiment.metadata.generation &&
-    (previous.phase === "Completed" || previous.phase === "Failed")
-  ) {
+  if (finished) {
     if (previous.phase === "Completed") {
       // The decision follows the winner's Prompt (e.g. `llmops promote` landed through git), and
       // a policy-auto commit that failed for a transient reason is tried again.
@@ -206,27 +222,14 @@ async function reconcileExperiment(
       const next: ExperimentStatus = { ...previous };
       if (promotion.promotion) next.promotion = promotion.promotion;
       else delete next.promotion;
-      await writeKstatus({
-        client: deps.client,
-        type: ExperimentType,
-        object: experiment,
-        outcome: { state: "Ready", reason: "Completed", message: previous.recommendation ?? "" },
+      await writeStatus(
+        { state: "Ready", reason: "Completed", message: previous.recommendation ?? "" },
         next,
-        now,
-      });
+      );
       if (promotion.retry) throw promotion.retry;
     }
     return undefined;
   }
-  const writeStatus = (outcome: ReconcileOutcome, next: ExperimentStatus) =>
-    writeKstatus({
-      client: deps.client,
-      type: ExperimentType,
-      object: experiment,
-      outcome,
-      next,
-      now,
-    });
   const stall = async (reason: string, message: string, phase?: ExperimentStatus["phase"]) => {
     await writeStatus(
       { state: "Stalled", reason, message },
@@ -303,7 +306,7 @@ async function reconcileExperiment(
   const missing = missingVariables(resolved, items);
   if (missing.length > 0) throw await stall("InvalidDataset", missing.join("; "));
   if (spec.budget !== undefined) {
-    const unpriced = resolved.filter((v) => priceOf(x.prices, v.model) === null);
+    const unpriced = resolved.filter((v) => lookupPrice(x.prices, v.model) === null);
     if (unpriced.length > 0) {
       throw await stall(
         "UnknownPrice",
@@ -323,7 +326,11 @@ async function reconcileExperiment(
   const variantNames = resolved.map((v) => v.name);
   const units = workUnits(variantNames, items, spec.repetitions ?? 1);
   const done = new Set(records.map((r) => r.key));
-  const journalSelector = `${journalLabel}=${request.name}`;
+  const clearJournal = () =>
+    deps.client.deleteCollection(ConfigMapType, {
+      namespace: request.namespace,
+      labelSelector: `${journalLabel}=${request.name}`,
+    });
   const writeJournal = (write: JournalWrite) => createJournalObject(deps, experiment, write);
   const left = mergeJournal(journalTexts.flatMap((text) => decodeJournalWrite(text, runId) ?? []));
   if (left.claims.length > 0 || left.records.length > 0) {
@@ -350,13 +357,8 @@ async function reconcileExperiment(
       }
     }
   }
-  if (journalTexts.length > 0) {
-    // Settled (or from another run): the next batch starts a fresh journal.
-    await deps.client.deleteCollection(ConfigMapType, {
-      namespace: request.namespace,
-      labelSelector: journalSelector,
-    });
-  }
+  // Settled (or from another run): the next batch starts a fresh journal.
+  if (journalTexts.length > 0) await clearJournal();
   const running: ExperimentStatus = {
     ...previous,
     dataset: datasetStatus,
@@ -449,12 +451,7 @@ async function reconcileExperiment(
   // The results are in the chunks now: the journal goes, unless calls aborted at a hard stop left
   // claims in it (the next batch records those as interrupted).
   const open = await journal.saved();
-  if (journal.writes > 0 && open === 0) {
-    await deps.client.deleteCollection(ConfigMapType, {
-      namespace: request.namespace,
-      labelSelector: journalSelector,
-    });
-  }
+  if (journal.writes > 0 && open === 0) await clearJournal();
   const all = [...records, ...outcome.records];
   const progress = progressOf(all, units.length);
   const warnAt = spec.budget?.warnAtCostUSD;
@@ -504,10 +501,6 @@ async function currentPrices(x: ExperimentDeps): Promise<PriceTable> {
   );
 }
 
-function priceOf(prices: PriceTable, model: string): ModelPrice | null {
-  return lookupPrice(prices, model);
-}
-
 /** Items, and where they came from (status.dataset). */
 interface LoadedDataset {
   items: DatasetItem[];
@@ -545,79 +538,110 @@ async function loadDataset(
     const items = finalizeItems(parseJsonLines(text, source), source, dataset.limit);
     return { items, source: { source, generation, items: items.length } };
   }
-  if (dataset.huggingFace) {
-    const hf = dataset.huggingFace;
-    const where = `hf://datasets/${hf.repo}/${hf.file}`;
-    // The revision is resolved once per generation: a branch that moves mid-run must not change
-    // the items (and so the run id) of a run that has already paid for calls.
-    const pinned = experiment.status?.dataset;
-    const revision =
-      pinned?.generation === generation && pinned.source === where && pinned.revision
-        ? pinned.revision
-        : (hf.revision ?? "main");
+  if (dataset.huggingFace) return loadHubDataset(x, experiment, dataset.huggingFace);
+  if (dataset.langfuse) return loadLangfuseItems(x, experiment, dataset.langfuse);
+  throw new DatasetError("spec.dataset: set one of inline, configMap, huggingFace or langfuse");
+}
+
+/** A remote dataset from the per-run cache, or `load` it (and keep it) when `key` changed. */
+async function cachedDataset(
+  x: ExperimentDeps,
+  experiment: StoredExperiment,
+  key: string | undefined,
+  load: () => Promise<{ key: string; loaded: LoadedDataset }>,
+): Promise<LoadedDataset> {
+  const hit = x.datasets.get(experiment.metadata.uid);
+  if (key !== undefined && hit?.key === key) return hit.loaded;
+  const fresh = await load();
+  x.datasets.set(experiment.metadata.uid, fresh);
+  return fresh.loaded;
+}
+
+async function loadHubDataset(
+  x: ExperimentDeps,
+  experiment: StoredExperiment,
+  hf: NonNullable<NonNullable<Experiment["spec"]["dataset"]>["huggingFace"]>,
+): Promise<LoadedDataset> {
+  const generation = experiment.metadata.generation ?? 0;
+  const limit = experiment.spec.dataset?.limit;
+  const where = `hf://datasets/${hf.repo}/${hf.file}`;
+  // The revision is resolved once per generation: a branch that moves mid-run must not change the
+  // items (and so the run id) of a run that has already paid for calls. A commit's file never
+  // changes, so once pinned it is downloaded once per run, not once per batch.
+  const pinned = experiment.status?.dataset;
+  const pinnedCommit =
+    pinned?.generation === generation && pinned.source === where ? pinned.revision : undefined;
+  return cachedDataset(x, experiment, pinnedCommit && `${where}@${pinnedCommit}`, async () => {
     const token = hf.tokenSecretRef
       ? await readSecretValue(
-          deps.client,
-          namespace,
+          x.deps.client,
+          experiment.metadata.namespace ?? "",
           hf.tokenSecretRef,
           "spec.dataset.huggingFace.tokenSecretRef",
         )
       : null;
+    // Imported on first use: most controllers never read the Hub, and it costs memory.
+    const hub = await import("../../backends/hub/huggingface.js");
     let file;
-    let hub: typeof import("../../backends/hub/huggingface.js") | undefined;
     try {
-      // Imported on first use: most controllers never read the Hub, and it costs memory.
-      hub = await import("../../backends/hub/huggingface.js");
       file = await hub.fetchHubDatasetFile({
         endpoint: hf.endpoint ?? x.options.huggingFaceEndpoint ?? "https://huggingface.co",
         repo: hf.repo,
         file: hf.file,
-        revision,
+        revision: pinnedCommit ?? hf.revision ?? "main",
         token,
         maxBytes: x.options.maxDatasetBytes ?? 64 * 1024 * 1024,
       });
     } catch (error) {
-      if (hub !== undefined && error instanceof hub.HubUnavailableError) {
+      if (error instanceof hub.HubUnavailableError) {
         throw new TransientError(`reading ${where}: ${error.message}`, { cause: error });
       }
-      if (hub !== undefined && error instanceof hub.HubError) {
+      if (error instanceof hub.HubError) {
         throw new DatasetError(`spec.dataset.huggingFace: ${error.message}`, { cause: error });
       }
       throw error;
     }
     const source = `${where}@${file.commit.slice(0, 12)}`;
-    const items = finalizeItems(parseJsonLines(file.text, source), source, dataset.limit);
+    const items = finalizeItems(parseJsonLines(file.text, source), source, limit);
     return {
-      items,
-      source: { source: where, revision: file.commit, generation, items: items.length },
+      key: `${where}@${file.commit}`,
+      loaded: {
+        items,
+        source: { source: where, revision: file.commit, generation, items: items.length },
+      },
     };
-  }
-  if (dataset.langfuse) {
-    const lf = dataset.langfuse;
+  });
+}
+
+async function loadLangfuseItems(
+  x: ExperimentDeps,
+  experiment: StoredExperiment,
+  lf: NonNullable<NonNullable<Experiment["spec"]["dataset"]>["langfuse"]>,
+): Promise<LoadedDataset> {
+  const generation = experiment.metadata.generation ?? 0;
+  const source = `langfuse dataset ${lf.name}`;
+  // Read once per generation in this process: items added in Langfuse mid-run do not change the
+  // run (and its results) under it.
+  const key = `${lf.baseURL ?? ""}/${lf.name}#${String(generation)}`;
+  return cachedDataset(x, experiment, key, async () => {
     const connection = await langfuseConnection(
-      deps.client,
-      namespace,
+      x.deps.client,
+      experiment.metadata.namespace ?? "",
       lf,
       "spec.dataset.langfuse",
     );
+    const langfuse = await import("../../backends/datasets/langfuse-dataset.js");
     let loaded;
-    let langfuse: typeof import("../../backends/datasets/langfuse-dataset.js") | undefined;
     try {
-      langfuse = await import("../../backends/datasets/langfuse-dataset.js");
       loaded = await langfuse.loadLangfuseDataset({ ...connection, name: lf.name });
     } catch (error) {
-      if (
-        langfuse !== undefined &&
-        error instanceof langfuse.LangfuseRequestError &&
-        !error.retryable
-      ) {
+      if (error instanceof langfuse.LangfuseRequestError && !error.retryable) {
         throw new DatasetError(`spec.dataset.langfuse: ${error.message}`, { cause: error });
       }
       throw new TransientError(`reading Langfuse dataset ${lf.name}: ${errorMessage(error)}`, {
         cause: error,
       });
     }
-    const source = `langfuse dataset ${lf.name}`;
     const items = finalizeItems(
       loaded.items.map((item) => ({
         id: item.id,
@@ -631,11 +655,10 @@ async function loadDataset(
           : {}),
       })),
       source,
-      dataset.limit,
+      experiment.spec.dataset?.limit,
     );
-    return { items, source: { source, generation, items: items.length } };
-  }
-  throw new DatasetError("spec.dataset: set one of inline, configMap, huggingFace or langfuse");
+    return { key, loaded: { items, source: { source, generation, items: items.length } } };
+  });
 }
 
 async function createJournalObject(
@@ -840,6 +863,7 @@ async function complete(
 ): Promise<ReconcileResult | undefined> {
   const { resolved, control, records, total, runId, now } = run;
   const { deps } = x;
+  x.datasets.delete(experiment.metadata.uid);
   const previous = experiment.status ?? {};
   const spec = experiment.spec;
   const names = resolved.map((v) => v.name);
