@@ -79,8 +79,6 @@ export const defaultInClusterPaths: InClusterPaths = {
 export interface LoadedKubeConfig extends KubeCredentialSource {
   /** The current context's namespace (or the service account's in-cluster), if any. */
   namespace: string | undefined;
-  /** Where it came from, for messages. */
-  source: string;
 }
 
 /**
@@ -93,7 +91,7 @@ export function loadKubeConfig(
   const env = options.env ?? process.env;
   if (options.path !== undefined) return fromFile(options.path);
   const listed = (env.KUBECONFIG ?? "").split(delimiter).filter((p) => p !== "");
-  if (listed.length > 1) return delegated(listed.join(delimiter), undefined, "$KUBECONFIG");
+  if (listed.length > 1) return delegated(listed.join(delimiter));
   const candidate = listed[0] ?? join(env.HOME ?? homedir(), ".kube", "config");
   if (existsSync(candidate)) return fromFile(candidate);
   const inCluster = options.inCluster ?? defaultInClusterPaths;
@@ -113,7 +111,6 @@ function fromServiceAccount(host: string, port: string, paths: InClusterPaths): 
     ? readFileSync(paths.namespaceFile, "utf8").trim()
     : undefined;
   return {
-    source: "in-cluster service account",
     namespace,
     getCurrentCluster: () => ({ server }),
     applyToHTTPSOptions: (opts) => {
@@ -148,7 +145,7 @@ function fromFile(path: string): LoadedKubeConfig {
     );
   }
   if (user.exec !== undefined || user["auth-provider"] !== undefined) {
-    return delegated(path, context.namespace, path);
+    return delegated(path, context.namespace);
   }
   const base = dirname(path);
   const file = (p: string) => readFileSync(isAbsolute(p) ? p : join(base, p));
@@ -162,7 +159,6 @@ function fromFile(path: string): LoadedKubeConfig {
   const servername = cluster["tls-server-name"];
   const proxyUrl = cluster["proxy-url"];
   return {
-    source: path,
     namespace: context.namespace,
     getCurrentCluster: () => ({ server, ...(proxyUrl !== undefined ? { proxyUrl } : {}) }),
     applyToHTTPSOptions: (opts) => {
@@ -185,15 +181,12 @@ function fromFile(path: string): LoadedKubeConfig {
 }
 
 /** Exec plugins, auth providers, merged files: client-node, imported on first use. */
-function delegated(path: string, namespace: string | undefined, source: string): LoadedKubeConfig {
-  type ClientNodeConfig = KubeCredentialSource & {
-    getCurrentContext(): string;
-    getContextObject(name: string): { namespace?: string } | null;
-  };
-  let loaded: Promise<ClientNodeConfig> | undefined;
-  const load = (): Promise<ClientNodeConfig> => {
+function delegated(path: string, namespace?: string): LoadedKubeConfig {
+  let loaded: Promise<KubeCredentialSource> | undefined;
+  const load = (): Promise<KubeCredentialSource> => {
     loaded ??= import("@kubernetes/client-node").then(({ KubeConfig }) => {
       const config = new KubeConfig();
+      // Several files come from $KUBECONFIG, which loadFromDefault merges.
       if (path.includes(delimiter)) config.loadFromDefault();
       else config.loadFromFile(path);
       return config;
@@ -201,12 +194,11 @@ function delegated(path: string, namespace: string | undefined, source: string):
     return loaded;
   };
   // The cluster is needed synchronously; it is plain data in the file(s).
-  const cluster = clusterOf(path);
-  const server = cluster?.server;
-  const proxyUrl = cluster?.["proxy-url"];
+  const current = mergedCurrentContext(path);
+  const server = current.cluster?.server;
+  const proxyUrl = current.cluster?.["proxy-url"];
   return {
-    source,
-    namespace: namespace ?? currentNamespace(path),
+    namespace: namespace ?? current.namespace,
     getCurrentCluster: () =>
       server === undefined ? null : { server, ...(proxyUrl !== undefined ? { proxyUrl } : {}) },
     applyToHTTPSOptions: async (opts) => {
@@ -215,35 +207,22 @@ function delegated(path: string, namespace: string | undefined, source: string):
   };
 }
 
-function currentContextOf(path: string): {
-  parsed: KubeConfigFile;
-  context?: { cluster?: string; namespace?: string };
-} {
-  // With several files, the first that sets current-context wins (as kubectl merges them).
-  for (const file of path.split(delimiter)) {
-    if (!existsSync(file)) continue;
-    const parsed = (parseYaml(readFileSync(file, "utf8")) ?? {}) as KubeConfigFile;
-    const name = parsed["current-context"];
-    if (name === undefined) continue;
-    const all = path
-      .split(delimiter)
-      .filter((f) => existsSync(f))
-      .map((f) => (parseYaml(readFileSync(f, "utf8")) ?? {}) as KubeConfigFile);
-    const merged: KubeConfigFile = {
-      contexts: all.flatMap((f) => f.contexts ?? []),
-      clusters: all.flatMap((f) => f.clusters ?? []),
-    };
-    const context = merged.contexts?.find((c) => c.name === name)?.context;
-    return { parsed: merged, ...(context ? { context } : {}) };
-  }
-  return { parsed: {} };
-}
-
-function clusterOf(path: string): NamedCluster | undefined {
-  const { parsed, context } = currentContextOf(path);
-  return parsed.clusters?.find((c) => c.name === context?.cluster)?.cluster;
-}
-
-function currentNamespace(path: string): string | undefined {
-  return currentContextOf(path).context?.namespace;
+/**
+ * The current context's cluster and namespace across the kubeconfig files in `paths`, merged as
+ * kubectl does: the first file that sets current-context wins.
+ */
+function mergedCurrentContext(paths: string): { cluster?: NamedCluster; namespace?: string } {
+  const files = paths
+    .split(delimiter)
+    .filter((f) => existsSync(f))
+    .map((f) => (parseYaml(readFileSync(f, "utf8")) ?? {}) as KubeConfigFile);
+  const name = files.find((f) => f["current-context"] !== undefined)?.["current-context"];
+  const context = files.flatMap((f) => f.contexts ?? []).find((c) => c.name === name)?.context;
+  const cluster = files
+    .flatMap((f) => f.clusters ?? [])
+    .find((c) => c.name === context?.cluster)?.cluster;
+  return {
+    ...(cluster !== undefined ? { cluster } : {}),
+    ...(context?.namespace !== undefined ? { namespace: context.namespace } : {}),
+  };
 }
