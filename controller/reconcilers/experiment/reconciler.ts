@@ -28,7 +28,8 @@ import {
 } from "../../backends/llm/index.js";
 import type { ExperimentTracker } from "../../backends/tracking/tracking.js";
 import type { LangfuseConnection } from "../../backends/tracking/langfuse.js";
-import { langfuseConnection, trackExperiment, type CallTracker } from "./tracking.js";
+import { langfuseKeys } from "../../kube/langfuse-keys.js";
+import { trackExperiment, type CallTracker } from "./tracking.js";
 import { EvaluatorConfigError } from "../../evaluators/index.js";
 import { TerminalError, TransientError, errorMessage } from "../../kube/errors.js";
 import { withControllerReference } from "../../kube/owner-references.js";
@@ -624,7 +625,7 @@ async function loadLangfuseItems(
   // run (and its results) under it.
   const key = `${lf.baseURL ?? ""}/${lf.name}#${String(generation)}`;
   return cachedDataset(x, experiment, key, async () => {
-    const connection = await langfuseConnection(
+    const connection = await langfuseKeys(
       x.deps.client,
       experiment.metadata.namespace ?? "",
       lf,

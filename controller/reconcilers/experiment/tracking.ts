@@ -2,11 +2,7 @@
 // variant: params, metrics, tags) and Langfuse (a trace + generation per model call with usage and
 // cost, a score per evaluator, a dataset run per variant). Both are idempotent, so a retry after a
 // failure or a crash records nothing twice.
-import type {
-  Experiment,
-  ExperimentStatus,
-  ExperimentTrackingLangfuse,
-} from "../../api/generated/index.js";
+import type { Experiment, ExperimentStatus } from "../../api/generated/index.js";
 import type {
   LangfuseCallTracker,
   LangfuseConnection,
@@ -17,6 +13,7 @@ import { MlflowTracker } from "../../backends/tracking/mlflow.js";
 import type { ExperimentTracker, TrackedRun } from "../../backends/tracking/tracking.js";
 import type { KubeClient } from "../../kube/client.js";
 import type { KubeObject, StoredObject } from "../../kube/resources.js";
+import { langfuseKeys } from "../../kube/langfuse-keys.js";
 import { readSecretValue } from "../../kube/secrets.js";
 import { revisionAnnotation } from "../prompt/reconciler.js";
 import type { DatasetItem } from "./dataset.js";
@@ -30,30 +27,6 @@ export type CallTracker = Pick<
 >;
 
 type StoredExperiment = StoredObject<Experiment & KubeObject>;
-
-/** Langfuse credentials from the Secrets a spec section names. */
-export async function langfuseConnection(
-  client: KubeClient,
-  namespace: string,
-  spec: Pick<ExperimentTrackingLangfuse, "baseURL" | "publicKeySecretRef" | "secretKeySecretRef">,
-  field: string,
-): Promise<LangfuseConnection> {
-  return {
-    baseUrl: spec.baseURL ?? "https://cloud.langfuse.com",
-    publicKey: await readSecretValue(
-      client,
-      namespace,
-      spec.publicKeySecretRef,
-      `${field}.publicKeySecretRef`,
-    ),
-    secretKey: await readSecretValue(
-      client,
-      namespace,
-      spec.secretKeySecretRef,
-      `${field}.secretKeySecretRef`,
-    ),
-  };
-}
 
 /** Records the run everywhere spec.tracking asks; returns status.tracking. Throws on failure. */
 export async function trackExperiment(options: {
@@ -104,12 +77,7 @@ export async function trackExperiment(options: {
 
   const langfuse = experiment.spec.tracking?.langfuse;
   if (langfuse) {
-    const connection = await langfuseConnection(
-      client,
-      namespace,
-      langfuse,
-      "spec.tracking.langfuse",
-    );
+    const connection = await langfuseKeys(client, namespace, langfuse, "spec.tracking.langfuse");
     // The Langfuse/OpenTelemetry stack is imported only when an Experiment asks for it.
     const tracker = options.langfuseFor
       ? options.langfuseFor(connection)

@@ -19,7 +19,8 @@ import type {
 import type { ControllerDeps, ControllerSetup } from "../../runtime/registry.js";
 import type { LangfuseCredentials } from "../../backends/prompt-registry/langfuse.js";
 import type { PromptRegistry } from "../../backends/prompt-registry/prompt-registry.js";
-import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
+import { langfuseKeys } from "../../kube/langfuse-keys.js";
+import { MissingSecretError } from "../../kube/secrets.js";
 import { checkTemplate, promptContentHash } from "./content.js";
 import { configMapKey, configMapName, planPromptVersion, publishedDocument } from "./plan.js";
 import {
@@ -273,28 +274,18 @@ async function reconcilePrompt(
   return { requeueAfter: driftCheckMs };
 }
 
-async function langfuseCredentials(
+function langfuseCredentials(
   deps: ControllerDeps,
   prompt: StoredObject<Prompt>,
 ): Promise<LangfuseCredentials> {
   const langfuse = prompt.spec.publish?.langfuse;
   if (!langfuse) throw new Error("spec.publish.langfuse is not set");
-  const namespace = prompt.metadata.namespace ?? "";
-  return {
-    baseUrl: langfuse.baseURL ?? "https://cloud.langfuse.com",
-    publicKey: await readSecretValue(
-      deps.client,
-      namespace,
-      langfuse.publicKeySecretRef,
-      "spec.publish.langfuse.publicKeySecretRef",
-    ),
-    secretKey: await readSecretValue(
-      deps.client,
-      namespace,
-      langfuse.secretKeySecretRef,
-      "spec.publish.langfuse.secretKeySecretRef",
-    ),
-  };
+  return langfuseKeys(
+    deps.client,
+    prompt.metadata.namespace ?? "",
+    langfuse,
+    "spec.publish.langfuse",
+  );
 }
 
 async function finalizePrompt(
