@@ -8,20 +8,15 @@
 // `npm run bench:eval-controller [-- --items 1600 --latency-ms 50 --concurrency 32]`.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Experiment, Prompt } from "../controller/api/generated/index.js";
-import { KubeClient } from "../controller/kube/client.js";
 import { ConfigMapType, NamespaceType, type KubeObject } from "../controller/kube/resources.js";
-import { KubeTransport } from "../controller/kube/transport.js";
 import { ExperimentType } from "../controller/reconcilers/experiment/reconciler.js";
 import { PromptType } from "../controller/reconcilers/prompt/reconciler.js";
-import { ensureBinaries } from "../test/env/binaries.js";
-import { freePorts, startControlPlane, stopControlPlane } from "../test/env/control-plane.js";
+import { freePorts } from "../test/env/control-plane.js";
+import { withPrivateCluster, type PrivateCluster } from "./private-cluster.js";
 import { arithmeticDataset } from "../test/servers/openai/dataset.js";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -45,10 +40,8 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
 }
 
-async function main(): Promise<void> {
-  const binDir = await ensureBinaries((m) => process.stderr.write(`${m}\n`));
-  const dir = await mkdtemp(join(tmpdir(), "llmops-bench-eval-"));
-  const plane = await startControlPlane({ dir, binDir, detached: false });
+async function main(cluster: PrivateCluster): Promise<void> {
+  const { client, kubeconfigPath } = cluster;
   const [metricsPort = 0] = await freePorts(1);
   const server = spawn(
     process.execPath,
@@ -73,26 +66,11 @@ async function main(): Promise<void> {
       createInterface({ input: server.stdout }).once("line", resolve);
     });
     const { baseURL } = JSON.parse(firstLine) as { baseURL: string };
-    const kc = new KubeConfig();
-    kc.loadFromFile(plane.kubeconfigPath);
-    const client = new KubeClient({
-      transport: new KubeTransport({ kubeConfig: kc }),
-      fieldManager: "llmops-bench",
-    });
-    const crds = spawn(join(binDir, "kubectl"), [
-      `--kubeconfig=${plane.kubeconfigPath}`,
-      "apply",
-      "--server-side",
-      "-f",
-      join(root, "crds"),
-    ]);
-    await new Promise((resolve) => crds.on("exit", resolve));
     await client.apply(NamespaceType, {
       apiVersion: "v1",
       kind: "Namespace",
       metadata: { name: "bench" },
     });
-    await sleep(2000);
     const dataset = arithmeticDataset(items, 42);
     await client.apply(ConfigMapType, {
       apiVersion: "v1",
@@ -129,7 +107,7 @@ async function main(): Promise<void> {
       [
         join(root, "bin", "llmops.js"),
         "controller",
-        `--kubeconfig=${plane.kubeconfigPath}`,
+        `--kubeconfig=${kubeconfigPath}`,
         "--namespaces=bench",
         "--no-leader-elect",
         `--metrics-addr=127.0.0.1:${String(metricsPort)}`,
@@ -186,13 +164,10 @@ async function main(): Promise<void> {
       winner: status.winner,
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    await client.close();
   } finally {
     controller?.kill("SIGTERM");
     server.kill("SIGTERM");
-    await stopControlPlane(plane);
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+await withPrivateCluster({ fieldManager: "llmops-bench" }, main);

@@ -13,42 +13,32 @@
 // Baseline from the same run: the same wording change applied straight to the apiserver (one
 // server-side apply of the Prompt, no git) until the ConfigMap shows it. The ratio is what git
 // (push, fetch, read, validate, dry run) adds on top of the reconciler's own latency.
-import { execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { loadCrds } from "../controller/api/crds.js";
 import { GitSyncMetrics } from "../controller/gitsync/metrics.js";
 import { parseGitSource } from "../controller/gitsync/source-config.js";
 import { GitSyncer } from "../controller/gitsync/syncer.js";
 import { webhookRoute } from "../controller/gitsync/webhook.js";
-import { KubeClient } from "../controller/kube/client.js";
 import {
   ConfigMapType,
   NamespaceType,
   SecretType,
   type KubeObject,
 } from "../controller/kube/resources.js";
-import { KubeTransport } from "../controller/kube/transport.js";
 import { createLogger } from "../controller/log/logger.js";
 import { PromptType, promptController } from "../controller/reconcilers/prompt/reconciler.js";
 import { startProbeServer } from "../controller/runtime/http-server.js";
 import { Manager } from "../controller/runtime/manager.js";
-import { ensureBinaries } from "../test/env/binaries.js";
-import { startControlPlane, stopControlPlane } from "../test/env/control-plane.js";
 import { createGitFixture, promptYaml } from "../test/gitsync/git-fixtures.js";
+import { withPrivateCluster, type PrivateCluster } from "./private-cluster.js";
 
 const commits = Number(process.env.BENCH_COMMITS ?? 50);
 const reverts = Number(process.env.BENCH_REVERTS ?? 10);
-const root = new URL("..", import.meta.url).pathname;
 const namespace = "bench";
 const secret = "bench-webhook-secret";
-const execFileAsync = promisify(execFile);
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -63,34 +53,11 @@ function summary(values: number[]): string {
   );
 }
 
-async function main(): Promise<void> {
-  const binDir = await ensureBinaries((m) => process.stderr.write(`${m}\n`));
-  const dir = await mkdtemp(join(tmpdir(), "llmops-bench-gitsync-"));
-  const plane = await startControlPlane({ dir, binDir, detached: false });
+async function main({ client, dir }: PrivateCluster): Promise<void> {
   const repo = await createGitFixture();
   const stop = new AbortController();
   let done: Promise<unknown> = Promise.resolve();
   try {
-    await execFileAsync(join(binDir, "kubectl"), [
-      `--kubeconfig=${plane.kubeconfigPath}`,
-      "apply",
-      "--server-side",
-      "-f",
-      join(root, "crds"),
-    ]);
-    await execFileAsync(join(binDir, "kubectl"), [
-      `--kubeconfig=${plane.kubeconfigPath}`,
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
-      "crd/prompts.llmops.dev",
-    ]);
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(plane.kubeconfigPath);
-    const client = new KubeClient({
-      transport: new KubeTransport({ kubeConfig }),
-      fieldManager: "llmops-controller",
-    });
     await client.apply(NamespaceType, { metadata: { name: namespace } });
     await client.apply(SecretType, {
       metadata: { name: "webhook", namespace },
@@ -226,9 +193,7 @@ async function main(): Promise<void> {
     stop.abort();
     await done;
     await repo.cleanup();
-    await stopControlPlane(plane);
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+await withPrivateCluster({ fieldManager: "llmops-controller" }, main);

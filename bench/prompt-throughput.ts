@@ -9,18 +9,14 @@
 // are added until BENCH_WATCHED are watched, and the controller's RSS is read from /proc.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Prompt } from "../controller/api/generated/index.js";
 import { KubeClient } from "../controller/kube/client.js";
 import { NamespaceType, type KubeObject } from "../controller/kube/resources.js";
-import { KubeTransport } from "../controller/kube/transport.js";
 import { PromptType } from "../controller/reconcilers/prompt/reconciler.js";
-import { ensureBinaries } from "../test/env/binaries.js";
-import { freePorts, startControlPlane, stopControlPlane } from "../test/env/control-plane.js";
+import { freePorts } from "../test/env/control-plane.js";
+import { withPrivateCluster } from "./private-cluster.js";
 
 const n = Number(process.env.BENCH_N ?? 2000);
 // Extra Node flags for the controller process, e.g. "--max-old-space-size=128" to check that it
@@ -72,119 +68,100 @@ function rssMiB(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  const binDir = await ensureBinaries((m) => process.stderr.write(`${m}\n`));
-  const dir = await mkdtemp(join(tmpdir(), "llmops-bench-"));
-  const plane = await startControlPlane({ dir, binDir, detached: false });
   const [metricsPort = 0] = await freePorts(1);
-  let controller: ReturnType<typeof spawn> | undefined;
-  try {
-    const kc = new KubeConfig();
-    kc.loadFromFile(plane.kubeconfigPath);
-    const client = new KubeClient({
-      transport: new KubeTransport({ kubeConfig: kc }),
-      fieldManager: "llmops-bench",
-    });
-    const crds = spawn(join(binDir, "kubectl"), [
-      `--kubeconfig=${plane.kubeconfigPath}`,
-      "apply",
-      "--server-side",
-      "-f",
-      join(root, "crds"),
-    ]);
-    await new Promise((resolve) => crds.on("exit", resolve));
-    for (const ns of ["raw", "managed"]) {
-      await client.apply(NamespaceType, {
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name: ns },
-      });
-    }
-    await sleep(2000); // let the new CRD endpoints settle
+  await withPrivateCluster({ fieldManager: "llmops-bench" }, async ({ client, kubeconfigPath }) => {
+    let controller: ReturnType<typeof spawn> | undefined;
+    try {
+      for (const ns of ["raw", "managed"]) {
+        await client.apply(NamespaceType, {
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name: ns },
+        });
+      }
 
-    // Baseline: create + status patch per object, same client, same worker count.
-    let start = performance.now();
-    await pool(n, async (i) => {
-      const obj = promptObject("raw", i);
-      await client.apply(PromptType, obj);
-      await client.mergePatchStatus(
-        PromptType,
-        { namespace: "raw", name: obj.metadata.name ?? "" },
+      // Baseline: create + status patch per object, same client, same worker count.
+      let start = performance.now();
+      await pool(n, async (i) => {
+        const obj = promptObject("raw", i);
+        await client.apply(PromptType, obj);
+        await client.mergePatchStatus(
+          PromptType,
+          { namespace: "raw", name: obj.metadata.name ?? "" },
+          {
+            version: 1,
+            conditions: [
+              {
+                type: "Ready",
+                status: "True",
+                reason: "Published",
+                message: "raw write",
+                lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+              },
+            ],
+          },
+        );
+      });
+      const rawSeconds = (performance.now() - start) / 1000;
+
+      // The controller, as its own process, reconciling the same number of new Prompts.
+      controller = spawn(
+        process.execPath,
+        [
+          join(root, "bin", "llmops.js"),
+          "controller",
+          `--kubeconfig=${kubeconfigPath}`,
+          "--namespaces=managed",
+          "--no-leader-elect",
+          `--metrics-addr=127.0.0.1:${String(metricsPort)}`,
+          `--concurrency=Prompt=${String(workers)}`,
+          "--log-level=warn",
+        ],
         {
-          version: 1,
-          conditions: [
-            {
-              type: "Ready",
-              status: "True",
-              reason: "Published",
-              message: "raw write",
-              lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-            },
-          ],
+          stdio: ["ignore", "ignore", "inherit"],
+          env: { ...process.env, NODE_OPTIONS: controllerNodeOptions },
         },
       );
-    });
-    const rawSeconds = (performance.now() - start) / 1000;
-
-    // The controller, as its own process, reconciling the same number of new Prompts.
-    controller = spawn(
-      process.execPath,
-      [
-        join(root, "bin", "llmops.js"),
-        "controller",
-        `--kubeconfig=${plane.kubeconfigPath}`,
-        "--namespaces=managed",
-        "--no-leader-elect",
-        `--metrics-addr=127.0.0.1:${String(metricsPort)}`,
-        `--concurrency=Prompt=${String(workers)}`,
-        "--log-level=warn",
-      ],
-      {
-        stdio: ["ignore", "ignore", "inherit"],
-        env: { ...process.env, NODE_OPTIONS: controllerNodeOptions },
-      },
-    );
-    await sleep(3000); // start-up and cache sync, not part of the measured time
-    start = performance.now();
-    await pool(n, async (i) => {
-      await client.apply(PromptType, promptObject("managed", i));
-    });
-    while ((await countReady(client, "managed")) < n) await sleep(200);
-    const controllerSeconds = (performance.now() - start) / 1000;
-
-    // Memory: grow to `watched` Prompts, wait until they are all reconciled, read RSS.
-    await pool(
-      watched - n,
-      async (i) => {
+      await sleep(3000); // start-up and cache sync, not part of the measured time
+      start = performance.now();
+      await pool(n, async (i) => {
         await client.apply(PromptType, promptObject("managed", i));
-      },
-      n,
-    );
-    while ((await countReady(client, "managed")) < watched) await sleep(1000);
-    await sleep(3000);
-    const rss = rssMiB(controller.pid ?? 0);
-    const metrics = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
-    const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? "0");
+      });
+      while ((await countReady(client, "managed")) < n) await sleep(200);
+      const controllerSeconds = (performance.now() - start) / 1000;
 
-    const result = {
-      prompts: n,
-      workers,
-      rawWritesSeconds: Number(rawSeconds.toFixed(2)),
-      rawWritesPerSecond: Number((n / rawSeconds).toFixed(1)),
-      controllerSeconds: Number(controllerSeconds.toFixed(2)),
-      promptsReadyPerSecond: Number((n / controllerSeconds).toFixed(1)),
-      ratio: Number((controllerSeconds / rawSeconds).toFixed(2)),
-      watchedPrompts: watched,
-      controllerRssMiB: Number(rss.toFixed(1)),
-      controllerHeapUsedMiB: Number((heapUsed / 1048576).toFixed(1)),
-      controllerNodeOptions,
-    };
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    await client.close();
-  } finally {
-    controller?.kill("SIGTERM");
-    await stopControlPlane(plane);
-    await rm(dir, { recursive: true, force: true });
-  }
+      // Memory: grow to `watched` Prompts, wait until they are all reconciled, read RSS.
+      await pool(
+        watched - n,
+        async (i) => {
+          await client.apply(PromptType, promptObject("managed", i));
+        },
+        n,
+      );
+      while ((await countReady(client, "managed")) < watched) await sleep(1000);
+      await sleep(3000);
+      const rss = rssMiB(controller.pid ?? 0);
+      const metrics = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
+      const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? "0");
+
+      const result = {
+        prompts: n,
+        workers,
+        rawWritesSeconds: Number(rawSeconds.toFixed(2)),
+        rawWritesPerSecond: Number((n / rawSeconds).toFixed(1)),
+        controllerSeconds: Number(controllerSeconds.toFixed(2)),
+        promptsReadyPerSecond: Number((n / controllerSeconds).toFixed(1)),
+        ratio: Number((controllerSeconds / rawSeconds).toFixed(2)),
+        watchedPrompts: watched,
+        controllerRssMiB: Number(rss.toFixed(1)),
+        controllerHeapUsedMiB: Number((heapUsed / 1048576).toFixed(1)),
+        controllerNodeOptions,
+      };
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } finally {
+      controller?.kill("SIGTERM");
+    }
+  });
 }
 
 await main();
