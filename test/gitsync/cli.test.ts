@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadCrds } from "../../controller/api/crds.js";
 import type { DiffReport } from "../../controller/cli/diff.js";
-import { runCli, type CliIo } from "../../controller/cli/program.js";
+import { runLlmops } from "../support/cli.js";
 import type { StatusReport } from "../../controller/cli/status.js";
 import {
   DirectorySync,
@@ -24,13 +24,7 @@ import { createSyncer, type SyncerHarness } from "./harness.js";
 
 type PromptObject = KubeObject & { spec: { template: { messages: { content: string }[] } } };
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t) };
-  const code = await runCli(["node", "llmops", ...args], { version: "0.0.0-test", io });
-  return { code, stdout: out.join(""), stderr: err.join("") };
-}
+const cli = runLlmops;
 
 describe("llmops diff, status and sync", () => {
   const ns = useTestNamespace("gitsync-cli");

@@ -11,7 +11,7 @@ import type {
   Prompt,
   PromptSpec,
 } from "../../controller/api/generated/index.js";
-import { runCli, type CliIo } from "../../controller/cli/program.js";
+import { runLlmops } from "../support/cli.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import type { KubeObject } from "../../controller/kube/resources.js";
 import { ExperimentType } from "../../controller/reconcilers/experiment/reconciler.js";
@@ -26,13 +26,7 @@ import { createSyncer, type SyncerHarness } from "../gitsync/harness.js";
 type PromptObject = Prompt & KubeObject;
 const file = "specs/prompts/triage.yaml";
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { stdout: (t) => out.push(t), stderr: (t) => err.push(t) };
-  const code = await runCli(["node", "llmops", ...args], { version: "0.0.0-test", io });
-  return { code, stdout: out.join(""), stderr: err.join("") };
-}
+const cli = runLlmops;
 
 describe("llmops promote", () => {
   const ns = useTestNamespace("promote");

@@ -3,30 +3,11 @@ import { mkdtemp, mkdir, writeFile, rm, cp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, type CliIo } from "../../controller/cli/program.js";
+import { runLlmops } from "../support/cli.js";
 import { ExitCode } from "../../controller/cli/exit-codes.js";
 import { fixturesDirectory, repositoryRoot } from "./fixtures.js";
 
-interface Run {
-  code: ExitCode;
-  stdout: string;
-  stderr: string;
-}
-
-async function llmops(...args: string[]): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const io: CliIo = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await runCli(["node", "llmops", ...args], { version: "0.0.0-test", io });
-  return { code, stdout, stderr };
-}
+const llmops = (...args: string[]) => runLlmops(args);
 
 const invalid = (name: string) => join(fixturesDirectory, "invalid", name);
 const rel = (name: string) => `test/validate/fixtures/invalid/${name}`;
