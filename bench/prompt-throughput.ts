@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Prompt } from "../controller/api/generated/index.js";
 import { KubeClient } from "../controller/kube/client.js";
 import { NamespaceType, type KubeObject } from "../controller/kube/resources.js";
-import { PromptType } from "../controller/reconcilers/prompt/reconciler.js";
+import { PromptType } from "../controller/api/kinds.js";
 import { freePorts } from "../test/env/control-plane.js";
 import { withPrivateCluster } from "./private-cluster.js";
 

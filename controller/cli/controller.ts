@@ -1,4 +1,5 @@
 // `llmops controller`: runs the reconcilers against a cluster, in-cluster or with --kubeconfig.
+import { controllerFieldManager } from "../api/well-known.js";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
@@ -56,8 +57,6 @@ function parseNamespacedName(value: string): { namespace: string; name: string }
   }
   return { namespace, name };
 }
-
-export const fieldManager = "llmops-controller";
 
 export interface ControllerCommandOptions {
   io: CliIo;
@@ -167,7 +166,7 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   );
   const client = new KubeClient({
     transport: new KubeTransport({ kubeConfig, userAgent: "llmops-controller" }),
-    fieldManager,
+    fieldManager: controllerFieldManager,
   });
   const gitSources = await collectGitSources(flags);
   const identity = `${hostname()}_${randomBytes(4).toString("hex")}`;

@@ -13,16 +13,15 @@ import { errorMessage } from "../kube/errors.js";
 import { ConfigMapType, type KubeObject } from "../kube/resources.js";
 import { comparable, fieldChanges, type FieldChange } from "../gitsync/field-diff.js";
 import { gitAt, readManifestsAt } from "../gitsync/git-repository.js";
+import { loadRevision, resourceTypeFor, type LoadedRevision } from "../gitsync/revision.js";
+import { defaultPaths } from "../gitsync/source-config.js";
+import { decodeSyncState } from "../gitsync/sync-status.js";
 import {
   gitSyncFieldManager,
-  loadRevision,
   pruneAnnotation,
-  resourceTypeFor,
   sourceAnnotation,
-  type LoadedRevision,
-} from "../gitsync/revision.js";
-import { defaultPaths } from "../gitsync/source-config.js";
-import { decodeSyncState, statusSourceLabel } from "../gitsync/sync-status.js";
+  syncSourceLabel as statusSourceLabel,
+} from "../api/well-known.js";
 import { cliKubeClient } from "./cluster-client.js";
 import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";

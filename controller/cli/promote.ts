@@ -11,10 +11,10 @@ import { llmopsKinds, type Experiment, type Prompt } from "../api/generated/inde
 import type { KubeClient } from "../kube/client.js";
 import { NotFoundError, TransientError, errorMessage } from "../kube/errors.js";
 import type { StoredObject } from "../kube/resources.js";
-import { pathAnnotation } from "../gitsync/revision.js";
+import { pathAnnotation } from "../api/well-known.js";
 import { promoteInCheckout, type CheckoutPromotion } from "../promotion/git-promoter.js";
 import { planPromotion, promotionCommitMessage, winningVariant } from "../promotion/plan.js";
-import { readPromptSnapshot, snapshotName } from "../reconcilers/prompt/snapshots.js";
+import { readPromptSnapshot, snapshotName } from "../prompts/snapshots.js";
 import { cliKubeClient } from "./cluster-client.js";
 import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";

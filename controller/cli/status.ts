@@ -6,8 +6,8 @@ import type { KubeClient } from "../kube/client.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NotFoundError, TransientError } from "../kube/errors.js";
 import { ConfigMapType, type KubeObject, type StoredObject } from "../kube/resources.js";
-import { revisionAnnotation, sourceAnnotation } from "../gitsync/revision.js";
-import { decodeSyncState, statusLabel } from "../gitsync/sync-status.js";
+import { revisionAnnotation, sourceAnnotation, syncStatusLabel } from "../api/well-known.js";
+import { decodeSyncState } from "../gitsync/sync-status.js";
 import { cliKubeClient } from "./cluster-client.js";
 import type { CliIo } from "./program.js";
 
@@ -127,7 +127,7 @@ export async function collectStatus(
   const configMaps = await client.list<KubeObject & { data?: Record<string, string> }>(
     ConfigMapType,
     {
-      labelSelector: `${statusLabel}=true`,
+      labelSelector: `${syncStatusLabel}=true`,
       ...(options.namespace !== undefined && { namespace: options.namespace }),
     },
   );

@@ -26,7 +26,7 @@ import { CommandExit } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";
 import type { CliIo } from "./program.js";
 import { collectManifestFiles, formatProblemText } from "./validate.js";
-import { gitSyncFieldManager } from "../gitsync/revision.js";
+import { gitSyncFieldManager } from "../api/well-known.js";
 
 export interface DirectorySyncOptions {
   dir: string;

@@ -6,15 +6,12 @@ import type { KubeClient } from "../kube/client.js";
 import { TerminalError, errorMessage, findInCauseChain, isNotFound } from "../kube/errors.js";
 import type { KubeObject, ResourceType, StoredObject } from "../kube/resources.js";
 import {
-  type DesiredObject,
-  type LoadedRevision,
   gitSyncFieldManager,
-  objectId,
   pruneAnnotation,
-  resourceTypeFor,
   revisionAnnotation,
   sourceAnnotation,
-} from "./revision.js";
+} from "../api/well-known.js";
+import { type DesiredObject, type LoadedRevision, objectId, resourceTypeFor } from "./revision.js";
 import type { InventoryEntry } from "./sync-status.js";
 
 export interface ObjectRef {

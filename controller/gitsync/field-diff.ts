@@ -1,7 +1,7 @@
 // Field-level differences between two objects, for `llmops diff`. Pure.
 import { formatFieldPath } from "../api/validation/field-path.js";
 import { deepEqual } from "../runtime/conditions.js";
-import { pathAnnotation, revisionAnnotation } from "./revision.js";
+import { pathAnnotation, revisionAnnotation } from "../api/well-known.js";
 
 export interface FieldChange {
   /** `spec.template.messages[0].content` */

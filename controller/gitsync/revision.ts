@@ -12,17 +12,7 @@ import { parseManifestSource } from "../api/manifests/yaml-source.js";
 import type { ObjectValidator } from "../api/validation/object-validator.js";
 import type { KubeObject, ResourceType } from "../kube/resources.js";
 import { contentHash } from "../runtime/hash.js";
-
-/** The field manager of every gitsync write. */
-export const gitSyncFieldManager = "llmops-gitsync";
-/** Which source applied an object (annotation and label). */
-export const sourceAnnotation = "llmops.dev/source";
-/** The commit the object was last applied from. */
-export const revisionAnnotation = "llmops.dev/revision";
-/** The file (relative to the repository root) that defines the object. */
-export const pathAnnotation = "llmops.dev/path";
-/** `llmops.dev/prune: disabled` keeps an object in the cluster when it leaves git. */
-export const pruneAnnotation = "llmops.dev/prune";
+import { pathAnnotation, revisionAnnotation, sourceAnnotation } from "../api/well-known.js";
 
 const manifestFile = /\.(ya?ml|json)$/i;
 

@@ -9,10 +9,13 @@
 import type { KubeClient } from "../kube/client.js";
 import { ConfigMapType, type KubeObject, type StoredObject } from "../kube/resources.js";
 import type { Condition } from "../runtime/conditions.js";
-import { gitSyncFieldManager } from "./revision.js";
-
-export const statusLabel = "llmops.dev/sync-status";
-export const statusSourceLabel = "llmops.dev/sync-source";
+import {
+  gitSyncFieldManager,
+  managedByLabel,
+  managedByValue,
+  syncSourceLabel as statusSourceLabel,
+  syncStatusLabel as statusLabel,
+} from "../api/well-known.js";
 
 export function statusConfigMapName(source: string): string {
   return `llmops-sync-${source}`;
@@ -123,7 +126,7 @@ export function syncConfigMap(
       name: statusConfigMapName(status.source),
       namespace,
       labels: {
-        "app.kubernetes.io/managed-by": "llmops",
+        [managedByLabel]: managedByValue,
         [statusLabel]: "true",
         [statusSourceLabel]: status.source,
       },

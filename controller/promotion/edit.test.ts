@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import type { PromptSpec } from "../api/generated/index.js";
-import { promptContentHash } from "../reconcilers/prompt/content.js";
-import type { PromptSnapshotSpec } from "../reconcilers/prompt/snapshots.js";
+import { promptContentHash } from "../prompts/content.js";
+import type { PromptSnapshotSpec } from "../prompts/snapshots.js";
 import { applyPromotionEdit, PromotionEditError, type PromotionEdit } from "./edit.js";
 
 const triage = `# The triage prompt: owned by the support team.

@@ -12,8 +12,8 @@ import {
   type YAMLMap,
 } from "yaml";
 import type { PromptSpec } from "../api/generated/index.js";
-import { promptContentHash } from "../reconcilers/prompt/content.js";
-import type { PromptSnapshotSpec } from "../reconcilers/prompt/snapshots.js";
+import { promptContentHash } from "../prompts/content.js";
+import type { PromptSnapshotSpec } from "../prompts/snapshots.js";
 
 /** Why a file could not be edited; the message names the file, the Prompt and the fix. */
 export type PromotionEditErrorCode =

@@ -15,7 +15,7 @@ import {
   type GitCredentials,
 } from "../gitsync/git-repository.js";
 import { redactUrl, type GitSourceConfig } from "../gitsync/source-config.js";
-import type { PromptSnapshotSpec } from "../reconcilers/prompt/snapshots.js";
+import type { PromptSnapshotSpec } from "../prompts/snapshots.js";
 import { applyPromotionEdit } from "./edit.js";
 
 /** The identity of commits the controller writes. */

@@ -7,7 +7,7 @@ import type {
   PromptSpec,
   PromptStatus,
 } from "../api/generated/index.js";
-import { promptContentHash } from "../reconcilers/prompt/content.js";
+import { promptContentHash } from "../prompts/content.js";
 import {
   planPromotion,
   promotionCommitMessage,

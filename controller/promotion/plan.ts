@@ -10,7 +10,7 @@ import type {
   ExperimentVariant,
   Prompt,
 } from "../api/generated/index.js";
-import { promptContentHash } from "../reconcilers/prompt/content.js";
+import { promptContentHash } from "../prompts/content.js";
 
 /** spec.promotion.label when the Experiment names none (the CRD's default). */
 export const defaultPromotionLabel = "production";

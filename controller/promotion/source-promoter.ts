@@ -5,9 +5,9 @@ import type { Prompt } from "../api/generated/index.js";
 import type { KubeClient } from "../kube/client.js";
 import type { StoredObject } from "../kube/resources.js";
 import { readGitCredentials } from "../gitsync/credentials.js";
-import { pathAnnotation, sourceAnnotation } from "../gitsync/revision.js";
+import { pathAnnotation, sourceAnnotation } from "../api/well-known.js";
 import type { GitSourceConfig } from "../gitsync/source-config.js";
-import type { PromptSnapshotSpec } from "../reconcilers/prompt/snapshots.js";
+import type { PromptSnapshotSpec } from "../prompts/snapshots.js";
 import { promoteInSource } from "./git-promoter.js";
 
 /** What a promotion commit changes. */

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { ConfigMapType } from "../../controller/kube/resources.js";
-import { ExperimentType } from "../../controller/reconcilers/experiment/reconciler.js";
+import { ExperimentType } from "../../controller/api/kinds.js";
 import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import {
   killAll,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decideWinner, type VariantObservations } from "../../controller/analysis/index.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { ConfigMapType, EventType, type KubeObject } from "../../controller/kube/resources.js";
-import { ExperimentType } from "../../controller/reconcilers/experiment/reconciler.js";
+import { ExperimentType } from "../../controller/api/kinds.js";
 import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import { eventually, newClient } from "../runtime/helpers.js";
 import { installCrds } from "../validate/install-crds.js";

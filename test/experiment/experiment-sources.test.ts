@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { ConfigMapType, type KubeObject } from "../../controller/kube/resources.js";
-import { ExperimentType } from "../../controller/reconcilers/experiment/reconciler.js";
-import { PromptType } from "../../controller/reconcilers/prompt/reconciler.js";
+import { ExperimentType } from "../../controller/api/kinds.js";
+import { PromptType } from "../../controller/api/kinds.js";
 import type { Prompt } from "../../controller/api/generated/index.js";
 import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import { eventually, newClient } from "../runtime/helpers.js";

@@ -14,7 +14,7 @@ import {
 } from "../../controller/cli/sync.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import type { KubeObject } from "../../controller/kube/resources.js";
-import { PromptType } from "../../controller/reconcilers/prompt/reconciler.js";
+import { PromptType } from "../../controller/api/kinds.js";
 import { readSyncState } from "../../controller/gitsync/sync-status.js";
 import { testCluster, testKubeConfig, useTestNamespace } from "../support/cluster.js";
 import { eventually, newClient } from "../runtime/helpers.js";

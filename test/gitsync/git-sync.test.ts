@@ -4,7 +4,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { ConfigMapType, EventType, type KubeObject } from "../../controller/kube/resources.js";
-import { PromptType } from "../../controller/reconcilers/prompt/reconciler.js";
+import { PromptType } from "../../controller/api/kinds.js";
 import { readSyncState } from "../../controller/gitsync/sync-status.js";
 import type { SyncResult } from "../../controller/gitsync/syncer.js";
 import { kubectl, testKubeConfig, useTestNamespace } from "../support/cluster.js";

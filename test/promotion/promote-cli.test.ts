@@ -14,7 +14,7 @@ import type {
 import { runLlmops } from "../support/cli.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import type { KubeObject } from "../../controller/kube/resources.js";
-import { ExperimentType } from "../../controller/reconcilers/experiment/reconciler.js";
+import { ExperimentType } from "../../controller/api/kinds.js";
 import { PromptType, promptController } from "../../controller/reconcilers/prompt/reconciler.js";
 import { Manager } from "../../controller/runtime/manager.js";
 import { testCluster, testKubeConfig, useTestNamespace } from "../support/cluster.js";

@@ -13,7 +13,7 @@ import type { PromptSpec } from "../../controller/api/generated/index.js";
 import { GitFetchError } from "../../controller/gitsync/git-repository.js";
 import { PromotionEditError } from "../../controller/promotion/edit.js";
 import { promoteInSource, PromotionGitError } from "../../controller/promotion/git-promoter.js";
-import { promptContentHash } from "../../controller/reconcilers/prompt/content.js";
+import { promptContentHash } from "../../controller/prompts/content.js";
 import {
   createGitFixture,
   promptYaml,

@@ -9,7 +9,7 @@ import {
   LangfusePromptRegistry,
   type LangfuseCredentials,
 } from "../../controller/backends/prompt-registry/langfuse.js";
-import { decodeSnapshot } from "../../controller/reconcilers/prompt/snapshots.js";
+import { decodeSnapshot } from "../../controller/prompts/snapshots.js";
 import { ConfigMapType, type KubeObject } from "../../controller/kube/resources.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { Manager } from "../../controller/runtime/manager.js";

@@ -22,7 +22,7 @@ import {
 import { PromotionSourceError, type PromotionWriter } from "../../promotion/source-promoter.js";
 import type { ControllerDeps } from "../../runtime/registry.js";
 import { PromptType } from "../prompt/reconciler.js";
-import { readPromptSnapshot } from "../prompt/snapshots.js";
+import { readPromptSnapshot } from "../../prompts/snapshots.js";
 
 export interface PromotionStep {
   promotion: ExperimentStatusPromotion | undefined;

@@ -93,7 +93,7 @@ import {
   resolveVariant,
   type ResolvedVariant,
 } from "./variants.js";
-import { readPromptSnapshot } from "../prompt/snapshots.js";
+import { readPromptSnapshot } from "../../prompts/snapshots.js";
 import type { PromotionWriter } from "../../promotion/source-promoter.js";
 import { promotionStep } from "./promotion.js";
 import { writeStatus as writeKstatus } from "../../runtime/status.js";

@@ -15,7 +15,7 @@ import type { KubeClient } from "../../kube/client.js";
 import type { KubeObject, StoredObject } from "../../kube/resources.js";
 import { langfuseKeys } from "../../kube/langfuse-keys.js";
 import { readSecretValue } from "../../kube/secrets.js";
-import { revisionAnnotation } from "../prompt/reconciler.js";
+import { revisionAnnotation } from "../../api/well-known.js";
 import type { DatasetItem } from "./dataset.js";
 import type { ResultRecord } from "./results.js";
 import { itemVariables, renderMessages, type ResolvedVariant } from "./variants.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ExperimentVariant, Prompt } from "../../api/generated/index.js";
-import { promptContentHash } from "../prompt/content.js";
-import type { PromptSnapshot } from "../prompt/snapshots.js";
+import { promptContentHash } from "../../prompts/content.js";
+import type { PromptSnapshot } from "../../prompts/snapshots.js";
 import {
   itemVariables,
   missingVariables,

@@ -12,8 +12,8 @@ import type {
   PromptSpec,
 } from "../../api/generated/index.js";
 import type { ChatMessage } from "../../backends/llm/types.js";
-import { isRequired, promptContentHash } from "../prompt/content.js";
-import { snapshotName, type PromptSnapshot } from "../prompt/snapshots.js";
+import { isRequired, promptContentHash } from "../../prompts/content.js";
+import { snapshotName, type PromptSnapshot } from "../../prompts/snapshots.js";
 import type { DatasetItem } from "./dataset.js";
 
 /** Everything needed to call the model for one variant. */

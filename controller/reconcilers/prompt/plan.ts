@@ -5,7 +5,7 @@ import type {
   PromptStatus,
   PromptStatusHistoryEntry,
 } from "../../api/generated/index.js";
-import { promptContent, type ResolvedVariable } from "./content.js";
+import { promptContent, type ResolvedVariable } from "../../prompts/content.js";
 
 export interface VersionPlan {
   version: number;

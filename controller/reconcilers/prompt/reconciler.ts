@@ -21,7 +21,7 @@ import type { LangfuseCredentials } from "../../backends/prompt-registry/langfus
 import type { PromptRegistry } from "../../backends/prompt-registry/prompt-registry.js";
 import { langfuseKeys } from "../../kube/langfuse-keys.js";
 import { MissingSecretError } from "../../kube/secrets.js";
-import { checkTemplate, promptContentHash } from "./content.js";
+import { checkTemplate, promptContentHash } from "../../prompts/content.js";
 import { configMapKey, configMapName, planPromptVersion, publishedDocument } from "./plan.js";
 import {
   decodeSnapshot,
@@ -29,7 +29,7 @@ import {
   snapshotConfigMap,
   snapshotName,
   snapshotOf,
-} from "./snapshots.js";
+} from "../../prompts/snapshots.js";
 import { writeStatus as writeKstatus } from "../../runtime/status.js";
 
 export const PromptType: ResourceType = llmopsKinds.Prompt;

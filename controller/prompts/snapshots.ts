@@ -8,11 +8,11 @@
 // from there into its own owned ConfigMap `prompt-<name>-v<version>`, which is deleted when the
 // version leaves the history. So a new Prompt costs no extra write, and a Prompt whose content
 // does not change costs none either: only a version change does (one read, one write).
-import type { Prompt, PromptSpec } from "../../api/generated/index.js";
-import type { KubeClient } from "../../kube/client.js";
-import { withControllerReference } from "../../kube/owner-references.js";
-import { ConfigMapType, type KubeObject, type StoredObject } from "../../kube/resources.js";
-import { contentHash } from "../../runtime/hash.js";
+import type { Prompt, PromptSpec } from "../api/generated/index.js";
+import type { KubeClient } from "../kube/client.js";
+import { withControllerReference } from "../kube/owner-references.js";
+import { ConfigMapType, type KubeObject, type StoredObject } from "../kube/resources.js";
+import { contentHash } from "../runtime/hash.js";
 import { promptContentHash } from "./content.js";
 
 /** The parts of a Prompt spec that make a version, exactly as they were written. */

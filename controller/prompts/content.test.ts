@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PromptSpec } from "../../api/generated/index.js";
+import type { PromptSpec } from "../api/generated/index.js";
 import { checkTemplate, promptContentHash } from "./content.js";
 
 const base: PromptSpec = {

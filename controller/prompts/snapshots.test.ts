@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Prompt } from "../../api/generated/index.js";
-import type { StoredObject } from "../../kube/resources.js";
+import type { Prompt } from "../api/generated/index.js";
+import type { StoredObject } from "../kube/resources.js";
 import { promptContentHash } from "./content.js";
 import { decodeSnapshot, snapshotConfigMap, snapshotName, snapshotOf } from "./snapshots.js";
 

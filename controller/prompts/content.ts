@@ -1,9 +1,9 @@
 // What a Prompt's content is (for hashing and publishing) and whether its template is sound.
 // Pure: no I/O.
 import Mustache from "mustache";
-import { templatePlaceholders } from "../../api/prompt-placeholders.js";
-import type { PromptSpec, PromptVariable } from "../../api/generated/index.js";
-import { contentHash } from "../../runtime/hash.js";
+import { templatePlaceholders } from "../api/prompt-placeholders.js";
+import type { PromptSpec, PromptVariable } from "../api/generated/index.js";
+import { contentHash } from "../runtime/hash.js";
 
 /** A declared variable with its defaults filled in. */
 export interface ResolvedVariable {
