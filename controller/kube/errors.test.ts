@@ -11,7 +11,6 @@ import {
   findInCauseChain,
   isConflict,
   isNotFound,
-  parseRetryAfter,
 } from "./errors.js";
 
 describe("errorFromStatus", () => {
@@ -108,11 +107,6 @@ describe("cause chains", () => {
 });
 
 describe("helpers", () => {
-  it("parses Retry-After seconds", () => {
-    expect(parseRetryAfter("2")).toBe(2000);
-    expect(parseRetryAfter(undefined)).toBeUndefined();
-    expect(parseRetryAfter("soon")).toBeUndefined();
-  });
   it("errorMessage never throws", () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;

@@ -87,13 +87,6 @@ export function errorMessage(err: unknown): string {
   }
 }
 
-/** Parses a `Retry-After` header given in seconds (the only form the apiserver sends). */
-export function parseRetryAfter(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const seconds = Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
-}
-
 /** Reads a Kubernetes `Status` body; falls back to the HTTP code when the body is something else. */
 export function apiStatusFromBody(code: number, body: unknown): ApiStatus {
   const fallback: ApiStatus = { code, reason: reasonForCode(code), message: `HTTP ${code}` };

@@ -8,13 +8,8 @@
 import type { Readable } from "node:stream";
 import type { KubeCredentialSource } from "./kubeconfig.js";
 import { Agent, ProxyAgent, request, type Dispatcher } from "undici";
-import {
-  TransientError,
-  apiStatusFromBody,
-  errorFromStatus,
-  errorMessage,
-  parseRetryAfter,
-} from "./errors.js";
+import { TransientError, apiStatusFromBody, errorFromStatus, errorMessage } from "./errors.js";
+import { parseRetryAfter } from "../runtime/retry-after.js";
 
 export interface TransportOptions {
   /** Our loadKubeConfig(), or a @kubernetes/client-node KubeConfig (same shape). */
@@ -102,7 +97,7 @@ export class KubeTransport {
       return { status: response.statusCode, body };
     }
     throw errorFromStatus(req.what, apiStatusFromBody(response.statusCode, body), {
-      retryAfterMs: parseRetryAfter(headerValue(response.headers["retry-after"])),
+      retryAfterMs: parseRetryAfter(headerValue(response.headers["retry-after"]), Date.now()),
     });
   }
 
@@ -129,7 +124,7 @@ export class KubeTransport {
         const body = parseJson(await response.body.text().catch(() => ""));
         if (response.statusCode === 401) this.auth = undefined;
         throw errorFromStatus(req.what, apiStatusFromBody(response.statusCode, body), {
-          retryAfterMs: parseRetryAfter(headerValue(response.headers["retry-after"])),
+          retryAfterMs: parseRetryAfter(headerValue(response.headers["retry-after"]), Date.now()),
         });
       }
       // Swallow the AbortError that our own close() causes on the body stream.

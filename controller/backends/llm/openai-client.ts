@@ -25,7 +25,12 @@ import {
   isRetryableLlmError,
 } from "./errors.js";
 import { costOf, defaultPriceTable, type PriceTable } from "./pricing.js";
-import { backoffDelay, defaultRetryPolicy, parseRetryAfter, type RetryPolicy } from "./retry.js";
+import {
+  backoffDelay,
+  defaultRetryPolicy,
+  retryAfterFromHeaders,
+  type RetryPolicy,
+} from "./retry.js";
 import type {
   CallOptions,
   ChatCompletion,
@@ -327,7 +332,10 @@ export class OpenAiChatClient implements ChatModelClient {
         cause: error,
         status: error.status,
         code,
-        retryAfterMs: parseRetryAfter(error.headers as Headers | undefined, this.#clock.now()),
+        retryAfterMs: retryAfterFromHeaders(
+          error.headers as Headers | undefined,
+          this.#clock.now(),
+        ),
       });
     }
     if (error instanceof SyntaxError) {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelay, defaultRetryPolicy, parseRetryAfter } from "./retry.js";
+import { backoffDelay, defaultRetryPolicy, retryAfterFromHeaders } from "./retry.js";
 
 const NOW = Date.parse("2025-06-01T12:00:00Z");
 
-describe("parseRetryAfter", () => {
+describe("retryAfterFromHeaders", () => {
   const table: { name: string; headers: Record<string, string>; want: number | null }[] = [
     { name: "absent", headers: {}, want: null },
     { name: "delta-seconds", headers: { "retry-after": "3" }, want: 3000 },
@@ -33,11 +33,11 @@ describe("parseRetryAfter", () => {
     },
   ];
   it.each(table)("$name", ({ headers, want }) => {
-    expect(parseRetryAfter(new Headers(headers), NOW)).toBe(want);
+    expect(retryAfterFromHeaders(new Headers(headers), NOW)).toBe(want);
   });
 
   it("handles no headers at all", () => {
-    expect(parseRetryAfter(undefined, NOW)).toBeNull();
+    expect(retryAfterFromHeaders(undefined, NOW)).toBeNull();
   });
 });
 

@@ -1,6 +1,7 @@
 // Retry pacing for LLM calls: exponential backoff with jitter, unless the server said how long to
 // wait. Pure, so the schedule is tested without sleeping.
 import { exponentialDelay, jitter } from "../../runtime/backoff.js";
+import { parseRetryAfter } from "../../runtime/retry-after.js";
 
 /** How the client retries. */
 export interface RetryPolicy {
@@ -32,24 +33,17 @@ export function defaultRetryPolicy(): RetryPolicy {
 
 /**
  * Milliseconds a response asks the client to wait: `retry-after-ms` (OpenAI/Azure), else
- * `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3). Null when absent or unparseable;
- * never negative.
+ * `Retry-After` (delta-seconds or an HTTP date, read by the one parser every client shares).
+ * Null when absent or unparseable; never negative.
  */
-export function parseRetryAfter(
+export function retryAfterFromHeaders(
   headers: { get(name: string): string | null } | undefined,
   nowMs: number,
 ): number | null {
   if (headers === undefined) return null;
   const ms = headers.get("retry-after-ms");
-  if (ms !== null && /^\s*\d+(\.\d+)?\s*$/.test(ms)) return Math.max(0, Number(ms));
-  const value = headers.get("retry-after")?.trim();
-  if (value === undefined || value === "") return null;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.max(0, Number(value) * 1000);
-  // Only something that looks like an HTTP date: Date.parse would read "-5" as a year.
-  if (!/[a-z]/i.test(value)) return null;
-  const date = Date.parse(value);
-  if (Number.isNaN(date)) return null;
-  return Math.max(0, date - nowMs);
+  if (ms !== null && /^\s*\d+(\.\d+)?\s*$/.test(ms)) return Number(ms);
+  return parseRetryAfter(headers.get("retry-after"), nowMs) ?? null;
 }
 
 /** Backoff before retry number `retry` (0-based): base·2^retry capped, then jittered. */
