@@ -3,7 +3,9 @@
 // point of the write, as for finalizers and leases.
 import { NotFoundError, TransientError, errorMessage } from "./errors.js";
 import {
+  ConfigMapType,
   describeObject,
+  type ConfigMap,
   type KubeObject,
   type ObjectKey,
   type ResourceType,
@@ -115,6 +117,14 @@ export class KubeClient {
       if (err instanceof NotFoundError) return undefined;
       throw err;
     }
+  }
+
+  /** Reads a ConfigMap, or undefined when it does not exist. */
+  getConfigMap(
+    key: ObjectKey,
+    options: RequestOptions = {},
+  ): Promise<StoredObject<ConfigMap> | undefined> {
+    return this.tryGet<ConfigMap>(ConfigMapType, key, options);
   }
 
   /** Lists every object (following pages) and the collection's resourceVersion. */

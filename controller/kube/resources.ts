@@ -70,6 +70,11 @@ export const ConfigMapType: ResourceType = {
   plural: "configmaps",
   namespaced: true,
 };
+/** A ConfigMap, typed as far as the controller reads it. */
+export interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+  binaryData?: Record<string, string>;
+}
 export const SecretType: ResourceType = {
   apiVersion: "v1",
   kind: "Secret",
@@ -92,6 +97,38 @@ export const EventType: ResourceType = {
   apiVersion: "events.k8s.io/v1",
   kind: "Event",
   plural: "events",
+  namespaced: true,
+};
+
+// The workloads and routes the TrainingJob and ModelDeployment reconcilers own.
+export const JobType: ResourceType = {
+  apiVersion: "batch/v1",
+  kind: "Job",
+  plural: "jobs",
+  namespaced: true,
+};
+export const PodType: ResourceType = {
+  apiVersion: "v1",
+  kind: "Pod",
+  plural: "pods",
+  namespaced: true,
+};
+export const DeploymentType: ResourceType = {
+  apiVersion: "apps/v1",
+  kind: "Deployment",
+  plural: "deployments",
+  namespaced: true,
+};
+export const ServiceType: ResourceType = {
+  apiVersion: "v1",
+  kind: "Service",
+  plural: "services",
+  namespaced: true,
+};
+export const HTTPRouteType: ResourceType = {
+  apiVersion: "gateway.networking.k8s.io/v1",
+  kind: "HTTPRoute",
+  plural: "httproutes",
   namespaced: true,
 };
 

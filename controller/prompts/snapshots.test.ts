@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Prompt } from "../api/generated/index.js";
 import type { StoredObject } from "../kube/resources.js";
+import { ConfigMapType } from "../kube/resources.js";
+import { ownedChild } from "../runtime/owned-children.js";
 import { promptContentHash } from "./content.js";
 import { decodeSnapshot, snapshotConfigMap, snapshotName, snapshotOf } from "./snapshots.js";
 
@@ -29,11 +31,11 @@ describe("snapshots", () => {
 
   it("round-trips the versioned fields only, owned by the Prompt", () => {
     const hash = promptContentHash(prompt.spec);
-    const cm = snapshotConfigMap({
-      snapshot: snapshotOf(prompt, 4, hash),
-      owner: prompt,
-      promptLabel: "llmops.dev/prompt",
-    });
+    const cm = ownedChild(
+      { owner: prompt, labels: { "llmops.dev/prompt": "triage" } },
+      ConfigMapType,
+      snapshotConfigMap(snapshotOf(prompt, 4, hash)),
+    );
     expect(cm.metadata).toMatchObject({
       name: "prompt-triage-v4",
       labels: { "llmops.dev/prompt": "triage", "llmops.dev/prompt-version": "4" },
@@ -58,13 +60,7 @@ describe("snapshots", () => {
     ["edited by hand: content no longer matches its hash", { "snapshot.json": "EDITED" }],
   ])("rejects a snapshot with %s", (_name, data) => {
     const hash = promptContentHash(prompt.spec);
-    const cm = snapshotConfigMap({
-      snapshot: snapshotOf(prompt, 4, hash),
-      owner: prompt,
-      promptLabel: "p",
-    }) as {
-      data: Record<string, string>;
-    };
+    const cm = snapshotConfigMap(snapshotOf(prompt, 4, hash)) as { data: Record<string, string> };
     const good = cm.data["snapshot.json"] ?? "";
     const edited = { ...data } as Record<string, string>;
     if (edited["snapshot.json"] === "EDITED") {

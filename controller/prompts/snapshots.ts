@@ -10,8 +10,9 @@
 // does not change costs none either: only a version change does (one read, one write).
 import type { Prompt, PromptSpec } from "../api/generated/index.js";
 import type { KubeClient } from "../kube/client.js";
-import { withControllerReference } from "../kube/owner-references.js";
-import { ConfigMapType, type KubeObject, type StoredObject } from "../kube/resources.js";
+import type { ConfigMap, StoredObject } from "../kube/resources.js";
+import { contentHashAnnotation, promptVersionLabel } from "../api/well-known.js";
+import type { ChildObject } from "../runtime/owned-children.js";
 import { contentHash } from "../runtime/hash.js";
 import { promptContentHash } from "./content.js";
 
@@ -29,8 +30,6 @@ export interface PromptSnapshot {
   spec: PromptSnapshotSpec;
 }
 
-/** Label on every snapshot ConfigMap: the version it holds (the Prompt's name is in promptLabel). */
-export const snapshotVersionLabel = "llmops.dev/prompt-version";
 export const snapshotKey = "snapshot.json";
 /** The live version's snapshot, in the published ConfigMap. */
 export const publishedSnapshotKey = ".llmops-snapshot.json";
@@ -72,31 +71,19 @@ export function snapshotOf(
   };
 }
 
-/** The owned ConfigMap that keeps `snapshot` once its version is no longer live. Pure. */
-export function snapshotConfigMap(options: {
-  snapshot: PromptSnapshot;
-  owner: StoredObject<Prompt>;
-  promptLabel: string;
-}): KubeObject {
-  const { snapshot, owner } = options;
-  return withControllerReference(
-    {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: {
-        name: snapshotName(snapshot.prompt, snapshot.version),
-        namespace: owner.metadata.namespace ?? "",
-        labels: {
-          "app.kubernetes.io/managed-by": "llmops",
-          [options.promptLabel]: snapshot.prompt,
-          [snapshotVersionLabel]: String(snapshot.version),
-        },
-        annotations: { "llmops.dev/content-hash": snapshot.contentHash },
-      },
-      data: { [snapshotKey]: JSON.stringify(snapshot, null, 2) },
+/**
+ * The ConfigMap that keeps `snapshot` once its version is no longer live, as a child of its
+ * Prompt (runtime/owned-children.ts adds the owner reference and the Prompt's label). Pure.
+ */
+export function snapshotConfigMap(snapshot: PromptSnapshot): ChildObject & ConfigMap {
+  return {
+    metadata: {
+      name: snapshotName(snapshot.prompt, snapshot.version),
+      labels: { [promptVersionLabel]: String(snapshot.version) },
+      annotations: { [contentHashAnnotation]: snapshot.contentHash },
     },
-    owner,
-  );
+    data: { [snapshotKey]: JSON.stringify(snapshot, null, 2) },
+  };
 }
 
 /**
@@ -104,7 +91,7 @@ export function snapshotConfigMap(options: {
  * does not hash to what it claims (edited by hand): a wrong snapshot must never be evaluated.
  */
 export function decodeSnapshot(
-  configMap: (KubeObject & { data?: Record<string, string> }) | undefined,
+  configMap: ConfigMap | undefined,
   key: string = snapshotKey,
 ): PromptSnapshot | undefined {
   const text = configMap?.data?.[key];
@@ -137,10 +124,7 @@ export async function readPromptSnapshot(
   prompt: string,
   version: number,
 ): Promise<PromptSnapshot | undefined> {
-  const configMap = await client.tryGet<KubeObject & { data?: Record<string, string> }>(
-    ConfigMapType,
-    { namespace, name: snapshotName(prompt, version) },
-  );
+  const configMap = await client.getConfigMap({ namespace, name: snapshotName(prompt, version) });
   const snapshot = decodeSnapshot(configMap);
   return snapshot?.prompt === prompt && snapshot.version === version ? snapshot : undefined;
 }

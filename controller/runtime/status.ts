@@ -2,7 +2,14 @@
 // outcome (kstatus), and the status subresource is written once, only when it changed.
 import type { KubeClient } from "../kube/client.js";
 import type { KubeObject, ResourceType, StoredObject } from "../kube/resources.js";
-import { statusChanged, summarize, type Condition, type ReconcileOutcome } from "./conditions.js";
+import {
+  setCondition,
+  statusChanged,
+  summarize,
+  type Condition,
+  type ConditionInput,
+  type ReconcileOutcome,
+} from "./conditions.js";
 
 /** The status fields every kind shares. */
 export interface KstatusFields {
@@ -11,7 +18,8 @@ export interface KstatusFields {
 }
 
 /**
- * Summarizes `outcome` into `next` and writes it by server-side apply to the status subresource
+ * Summarizes `outcome` (and the kind's own `conditions`, stamped with the object's generation)
+ * into `next` and writes it by server-side apply to the status subresource
  * (the controller owns the whole status), unless it equals what the object already has.
  * Resolves to true when it wrote.
  */
@@ -21,13 +29,19 @@ export async function writeStatus<S extends KstatusFields>(options: {
   object: StoredObject<KubeObject & { status?: S }>;
   outcome: ReconcileOutcome;
   next: S;
+  conditions?: readonly Omit<ConditionInput, "observedGeneration">[];
   now: string;
 }): Promise<boolean> {
   const { client, type, object, outcome, next, now } = options;
+  const generation = object.metadata.generation ?? 0;
+  let previous = object.status?.conditions;
+  for (const condition of options.conditions ?? []) {
+    previous = setCondition(previous, { ...condition, observedGeneration: generation }, now);
+  }
   const summary = summarize({
-    previous: object.status?.conditions,
+    previous,
     previousObservedGeneration: object.status?.observedGeneration,
-    generation: object.metadata.generation ?? 0,
+    generation,
     outcome,
     now,
   });
