@@ -94,6 +94,8 @@ describe("Prompt controller during an API server outage", () => {
       expect(manager.isHealthy()).toBe(true);
     } finally {
       stop.abort();
+      // Not an absence check: only a bound on the graceful stop (the manager's default shutdown
+      // timeout is 30 s), so a hung stop cannot hold the test past its own timeout.
       await Promise.race([done, sleep(30_000)]);
       await client.close();
     }

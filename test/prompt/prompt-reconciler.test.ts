@@ -28,6 +28,8 @@ const credentials = { publicKey: "pk-lf-1234", secretKey: "sk-lf-5678" };
 
 interface Running {
   stop: () => Promise<void>;
+  /** Prompt reconciles this manager has finished (any result). */
+  reconciles: () => Promise<number>;
 }
 
 function startManager(
@@ -45,6 +47,10 @@ function startManager(
       stop.abort();
       await done;
     },
+    reconciles: async () =>
+      (await manager.metrics.reconcileTotal.get()).values
+        .filter((v) => v.labels.kind === "Prompt")
+        .reduce((sum, v) => sum + v.value, 0),
   };
 }
 
@@ -282,9 +288,15 @@ describe("Prompt reconciler", () => {
     // A restarted controller sees the same state and changes nothing.
     await running.stop();
     const before = await getPrompt("crashy");
-    running = startManager(client, namespace);
+    const restarted = startManager(client, namespace);
+    running = restarted;
     await readyWith("crashy", 1);
-    await new Promise((r) => setTimeout(r, 1000));
+    // The restarted manager lists every Prompt and reconciles each once: when it has finished as
+    // many reconciles as there are Prompts, "crashy" has had its turn.
+    const prompts = (await client.list(PromptType, { namespace })).items.length;
+    await eventually("the restarted controller reconciled every Prompt", async () =>
+      (await restarted.reconciles()) >= prompts ? true : undefined,
+    );
     const after = await getPrompt("crashy");
     expect(after.status).toEqual(before.status);
     expect(langfuse.createCalls("crashy")).toBe(1);

@@ -76,6 +76,8 @@ describe("LeaderElector against the real apiserver", () => {
     await eventually("b observes a", () =>
       b.elector.observedLeader() === "replica-a" ? true : undefined,
     );
+    // Waiting is the point here: over 1.5 lease durations (3 × half of one), an unrenewed Lease would
+    // have expired and b (retrying every 500 ms) taken it, so b still standing by proves a renewed.
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, fast.leaseDurationMs / 2));
       expect(b.elector.isLeader()).toBe(false);

@@ -222,9 +222,14 @@ describe("Manager against the real apiserver", () => {
     stop.abort();
     let finished = false;
     void done.then(() => (finished = true));
-    // Work arriving after the stop is not taken.
+    // Work arriving after the stop is not taken: once the informer has delivered "late" (it is in
+    // the cache, so its handler has run), the key has been offered to a queue that is shutting down.
     await applyService("late", 81);
-    await new Promise((r) => setTimeout(r, 500));
+    await eventually("the informer saw late", () =>
+      manager.cache.get(ServiceType, { namespace: ns.name, name: "late" }) !== undefined
+        ? true
+        : undefined,
+    );
     expect(finished).toBe(false);
     release();
     expect(await done).toBe("stopped");
@@ -255,6 +260,9 @@ describe("Manager against the real apiserver", () => {
     await eventually("a reconciled one", () =>
       probeA.reconciles.includes(`${ns.name}/one`) ? true : undefined,
     );
+    // A standby runs no informers or workers, so there is no event to wait for. One second is over
+    // three of b's retry periods (300 ms) and far longer than a took to list and reconcile "one":
+    // a b that wrongly led or started workers would have reconciled "one" by now.
     await new Promise((r) => setTimeout(r, 1000));
     expect(probeB.reconciles).toEqual([]);
     expect(await b.manager.metrics.registry.getSingleMetricAsString("llmops_leader")).toMatch(
