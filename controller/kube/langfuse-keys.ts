@@ -1,5 +1,6 @@
 // Langfuse credentials from the Secrets a spec section names (Prompt publishing, Experiment datasets
 // and tracking all name them the same way): read from Kubernetes Secrets, never from the spec.
+import { langfuseCloudUrl, type LangfuseConnection } from "../backends/langfuse/connection.js";
 import type { KubeClient } from "./client.js";
 import { readSecretValue } from "./secrets.js";
 
@@ -10,15 +11,15 @@ export interface LangfuseKeyRefs {
   secretKeySecretRef: { name: string; key: string };
 }
 
-/** Base URL and keys for `spec` (`field` is its path, for messages about a missing Secret). */
+/** The connection `spec` names (`field` is its path, for messages about a missing Secret). */
 export async function langfuseKeys(
   client: KubeClient,
   namespace: string,
   spec: LangfuseKeyRefs,
   field: string,
-): Promise<{ baseUrl: string; publicKey: string; secretKey: string }> {
+): Promise<LangfuseConnection> {
   return {
-    baseUrl: spec.baseURL ?? "https://cloud.langfuse.com",
+    baseUrl: spec.baseURL ?? langfuseCloudUrl,
     publicKey: await readSecretValue(
       client,
       namespace,

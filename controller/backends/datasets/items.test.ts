@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DatasetError, finalizeItems, inlineItems, parseJsonLines } from "./dataset.js";
+import { DatasetError, finalizeItems, inlineItems, parseJsonLines } from "./items.js";
 
 const source = "configmap/qa key dataset.jsonl";
 

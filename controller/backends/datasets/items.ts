@@ -1,5 +1,6 @@
-// Dataset items for an offline experiment: inline in the manifest or JSON Lines in a ConfigMap.
-// Pure: the reconciler reads the ConfigMap and passes its text in.
+// Dataset items for an offline experiment, whatever their source: JSON Lines parsing, ids settled,
+// the limit applied and duplicate ids rejected. Pure: the sources (a file each, beside this one)
+// do the reading and pass the text or objects in.
 import type { ExperimentDataset } from "../../api/generated/index.js";
 
 /** One dataset item, with its id settled (the index when the source gives none). */

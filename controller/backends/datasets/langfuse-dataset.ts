@@ -2,27 +2,27 @@
 // @langfuse/client: every page of the dataset's items, ACTIVE ones only (archived items are kept
 // in Langfuse for history, not for new evaluations). Item ids are Langfuse's own, so the tracker
 // links run items to these very items instead of creating copies.
-import { LangfuseClient } from "@langfuse/client";
-import { LangfuseNotFoundError, toLangfuseError } from "../tracking/langfuse-errors.js";
+import { langfuseClient } from "../langfuse/client.js";
+import {
+  langfuseBaseUrl,
+  langfuseRequestOptions,
+  type LangfuseConnection,
+} from "../langfuse/connection.js";
+import { LangfuseNotFoundError, toLangfuseError } from "../langfuse/errors.js";
 
 export {
   LangfuseAuthError,
   LangfuseNotFoundError,
   LangfuseRequestError,
-} from "../tracking/langfuse-errors.js";
+} from "../langfuse/errors.js";
 
-/** Which dataset to read, where, and as whom. */
-export interface LoadLangfuseDatasetOptions {
-  baseUrl: string;
-  publicKey: string;
-  secretKey: string;
+/** Which dataset to read, where, and as whom (per-request timeout: default 30 s). */
+export interface LoadLangfuseDatasetOptions extends LangfuseConnection {
   /** Dataset name in Langfuse. */
   name: string;
   signal?: AbortSignal;
   /** Items per page; default 50 (Langfuse's default). */
   pageSize?: number;
-  /** Per-request timeout in seconds; default 30. */
-  timeoutSeconds?: number;
 }
 
 /** One active item of the dataset. */
@@ -37,15 +37,10 @@ export interface LangfuseDatasetItem {
 export async function loadLangfuseDataset(
   options: LoadLangfuseDatasetOptions,
 ): Promise<{ items: LangfuseDatasetItem[] }> {
-  const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  const client = new LangfuseClient({
-    baseUrl,
-    publicKey: options.publicKey,
-    secretKey: options.secretKey,
-  });
-  // LangfuseClient does not hand its `timeout` to the API calls; each request gets it instead.
+  const baseUrl = langfuseBaseUrl(options);
+  const client = langfuseClient(options);
   const requestOptions = {
-    timeoutInSeconds: options.timeoutSeconds ?? 30,
+    ...langfuseRequestOptions(options),
     ...(options.signal === undefined ? {} : { abortSignal: options.signal }),
   };
   const limit = options.pageSize ?? 50;

@@ -1,8 +1,10 @@
 // Typed failures of Langfuse public-API requests made through @langfuse/client, and of OTLP span
-// exports made through @opentelemetry/exporter-trace-otlp-http, shared by the tracker and the
-// dataset loader. Callers branch on the class: refused keys and a missing dataset
-// need a spec or Secret fix; the rest may pass on a retry. Messages name the request and Langfuse's
-// own error text, never the keys (the client's errors carry response data only, no request headers).
+// exports made through @opentelemetry/exporter-trace-otlp-http, for every Langfuse use: the dataset
+// reader and the call tracker throw LangfuseRequestError (and its subclasses); the prompt registry
+// reads the client's status with langfuseStatus. Callers branch on the class or on `retryable`:
+// refused keys and a missing dataset need a spec or Secret fix; the rest may pass on a retry.
+// Messages name the request and Langfuse's own error text, never the keys (the client's errors
+// carry response data only, no request headers).
 //
 // The client's error classes live in @langfuse/core, which is not our direct dependency, so they
 // are recognised by shape: LangfuseAPIError has `statusCode` and `body`; the timeout error has
@@ -38,6 +40,12 @@ export class LangfuseAuthError extends LangfuseRequestError {
 /** The named object (dataset, dataset item, run) does not exist in the key's project. */
 export class LangfuseNotFoundError extends LangfuseRequestError {
   override name = "LangfuseNotFoundError";
+}
+
+/** The HTTP status of an error @langfuse/client threw; undefined when no response came. */
+export function langfuseStatus(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === "number" ? status : undefined;
 }
 
 /** Langfuse's error text from a response body (`{ message, error }`), when it has one. */
@@ -77,8 +85,8 @@ export function toLangfuseError(
       { cause: err },
     );
   }
-  const status = (err as { statusCode?: unknown } | null)?.statusCode;
-  if (err instanceof Error && typeof status === "number") {
+  const status = langfuseStatus(err);
+  if (err instanceof Error && status !== undefined) {
     return httpError(status, (err as { body?: unknown }).body, err, context);
   }
   const reason = err instanceof Error ? err.message : String(err);

@@ -4,20 +4,26 @@
 // unique per prompt, so the label is a content-addressed pointer). Before creating, we look the
 // label up: a retry after a crash, or a revert to earlier content, finds the existing version and
 // only moves labels. No duplicate version is ever created for the same content.
-import { LangfuseClient } from "@langfuse/client";
+//
+// Failures are the client's own errors, passed on as they are (their text reaches the Prompt's
+// status); a 404 is told apart with langfuseStatus, as everywhere Langfuse is used.
+import type { LangfuseClient } from "@langfuse/client";
+import { langfuseClient } from "../langfuse/client.js";
+import { langfuseRequestOptions, type LangfuseConnection } from "../langfuse/connection.js";
+import { langfuseStatus } from "../langfuse/errors.js";
 import type { PromptPublication, PromptRegistry, PublishedVersion } from "./prompt-registry.js";
 
-export interface LangfuseCredentials {
-  baseUrl: string;
-  publicKey: string;
-  secretKey: string;
-}
+/** The Langfuse connection a registry publishes through (the name the Prompt reconciler uses). */
+export type LangfuseCredentials = LangfuseConnection;
 
 export interface LangfuseRegistryOptions {
   credentials: LangfuseCredentials;
-  /** Per-request timeout in seconds. */
+  /** Per-request timeout in seconds; default the connection's, else 10. */
   timeoutSeconds?: number;
 }
+
+/** Per-request timeout of publishing when neither the options nor the connection set one. */
+const registryTimeoutSeconds = 10;
 
 /** The label that marks the version holding this content. */
 export function contentLabel(contentHash: string): string {
@@ -27,23 +33,17 @@ export function contentLabel(contentHash: string): string {
     .toLowerCase()}`;
 }
 
-function statusOf(err: unknown): number | undefined {
-  const status = (err as { statusCode?: unknown }).statusCode;
-  return typeof status === "number" ? status : undefined;
-}
-
 export class LangfusePromptRegistry implements PromptRegistry {
   private readonly client: LangfuseClient;
   /** Per request: the client's own `timeout` option does not reach its API calls. */
   private readonly request: { timeoutInSeconds: number };
 
   constructor(options: LangfuseRegistryOptions) {
-    this.client = new LangfuseClient({
-      baseUrl: options.credentials.baseUrl,
-      publicKey: options.credentials.publicKey,
-      secretKey: options.credentials.secretKey,
-    });
-    this.request = { timeoutInSeconds: options.timeoutSeconds ?? 10 };
+    this.client = langfuseClient(options.credentials);
+    this.request = langfuseRequestOptions(
+      { timeoutSeconds: options.timeoutSeconds ?? options.credentials.timeoutSeconds },
+      registryTimeoutSeconds,
+    );
   }
 
   async publish(publication: PromptPublication): Promise<PublishedVersion> {
@@ -98,7 +98,7 @@ export class LangfusePromptRegistry implements PromptRegistry {
     try {
       await this.client.api.prompts.delete(name, undefined, this.request);
     } catch (err: unknown) {
-      if (statusOf(err) !== 404) throw err;
+      if (langfuseStatus(err) !== 404) throw err;
     }
   }
 
@@ -110,7 +110,7 @@ export class LangfusePromptRegistry implements PromptRegistry {
       const found = await this.client.api.prompts.get(name, { label }, this.request);
       return { version: found.version, labels: found.labels };
     } catch (err: unknown) {
-      if (statusOf(err) === 404) return undefined;
+      if (langfuseStatus(err) === 404) return undefined;
       throw err;
     }
   }

@@ -31,7 +31,7 @@
 // acknowledged. The OTLP exporter itself retries 429/502/503/504 with backoff within the timeout;
 // other statuses (500, 413…) fail at once and are left to the queue's retry, which is safe by the
 // ids above.
-import { LangfuseClient } from "@langfuse/client";
+import type { LangfuseClient } from "@langfuse/client";
 import {
   LANGFUSE_SDK_EXPERIMENT_ENVIRONMENT,
   LANGFUSE_SDK_VERSION,
@@ -56,27 +56,23 @@ import {
   type SpanExporter,
 } from "@opentelemetry/sdk-trace-base";
 import { canonicalJson, contentHash } from "../../runtime/hash.js";
+import { langfuseClient } from "../langfuse/client.js";
+import {
+  langfuseBaseUrl,
+  langfuseRequestOptions,
+  type LangfuseConnection,
+} from "../langfuse/connection.js";
 import {
   LangfuseNotFoundError,
   LangfuseRequestError,
   otlpExportError,
   toLangfuseError,
-} from "./langfuse-errors.js";
-
+} from "../langfuse/errors.js";
 export {
   LangfuseAuthError,
   LangfuseNotFoundError,
   LangfuseRequestError,
-} from "./langfuse-errors.js";
-
-/** Where and as whom to write. */
-export interface LangfuseConnection {
-  baseUrl: string;
-  publicKey: string;
-  secretKey: string;
-  /** Per-request timeout in seconds; default 30. */
-  timeoutSeconds?: number;
-}
+} from "../langfuse/errors.js";
 
 /** One model call of an experiment run, as it is recorded. */
 export interface TrackedCall {
@@ -390,7 +386,8 @@ async function eachLimited<T>(
 export class LangfuseCallTracker {
   readonly #client: LangfuseClient;
   readonly #baseUrl: string;
-  readonly #timeoutSeconds: number;
+  /** Per-request options of every client call (the timeout). */
+  readonly #requestOptions: { timeoutInSeconds: number };
   readonly #ids = new QueuedIdGenerator();
   readonly #exporter: ObservedExporter;
   readonly #provider: BasicTracerProvider;
@@ -403,14 +400,9 @@ export class LangfuseCallTracker {
   #exporting: Promise<unknown> = Promise.resolve();
 
   constructor(options: LangfuseConnection) {
-    this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
-    this.#timeoutSeconds = options.timeoutSeconds ?? 30;
-    this.#client = new LangfuseClient({
-      baseUrl: this.#baseUrl,
-      publicKey: options.publicKey,
-      secretKey: options.secretKey,
-      timeout: this.#timeoutSeconds,
-    });
+    this.#baseUrl = langfuseBaseUrl(options);
+    this.#requestOptions = langfuseRequestOptions(options);
+    this.#client = langfuseClient(options);
     // The exporter LangfuseSpanProcessor would build itself, wrapped so its results are seen.
     this.#exporter = new ObservedExporter(
       new OTLPTraceExporter({
@@ -421,7 +413,7 @@ export class LangfuseCallTracker {
           "x-langfuse-sdk-version": LANGFUSE_SDK_VERSION,
           "x-langfuse-public-key": options.publicKey,
         },
-        timeoutMillis: this.#timeoutSeconds * 1000,
+        timeoutMillis: this.#requestOptions.timeoutInSeconds * 1000,
       }),
     );
     const processor = new LangfuseSpanProcessor({
@@ -631,7 +623,7 @@ export class LangfuseCallTracker {
   }
 
   #options(): { timeoutInSeconds: number } {
-    return { timeoutInSeconds: this.#timeoutSeconds };
+    return this.#requestOptions;
   }
 
   async #request<T>(request: string, what: string, fn: () => Promise<T>): Promise<T> {

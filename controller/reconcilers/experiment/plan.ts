@@ -20,7 +20,7 @@ import type {
   ExperimentStatusResult,
   ExperimentStatusResultMetric,
 } from "../../api/generated/index.js";
-import type { DatasetItem } from "./dataset.js";
+import type { DatasetItem } from "../../backends/datasets/items.js";
 import { resultKey, type ResultRecord } from "./results.js";
 
 /** One call to make: a variant on an item, one repetition. */

@@ -27,7 +27,7 @@ import {
   PriceTableError,
 } from "../../backends/llm/index.js";
 import type { ExperimentTracker } from "../../backends/tracking/tracking.js";
-import type { LangfuseConnection } from "../../backends/tracking/langfuse.js";
+import type { LangfuseConnection } from "../../backends/langfuse/connection.js";
 import { langfuseKeys } from "../../kube/langfuse-keys.js";
 import { trackExperiment, type CallTracker } from "./tracking.js";
 import { EvaluatorConfigError } from "../../evaluators/index.js";
@@ -56,7 +56,7 @@ import {
   inlineItems,
   parseJsonLines,
   type DatasetItem,
-} from "./dataset.js";
+} from "../../backends/datasets/items.js";
 import { buildEvaluators } from "./evaluators.js";
 import {
   analyze,

@@ -3,9 +3,9 @@
 // cost, a score per evaluator, a dataset run per variant). Both are idempotent, so a retry after a
 // failure or a crash records nothing twice.
 import type { Experiment, ExperimentStatus } from "../../api/generated/index.js";
+import type { LangfuseConnection } from "../../backends/langfuse/connection.js";
 import type {
   LangfuseCallTracker,
-  LangfuseConnection,
   TrackedCall,
   TrackingSession,
 } from "../../backends/tracking/langfuse.js";
@@ -16,7 +16,7 @@ import type { KubeObject, StoredObject } from "../../kube/resources.js";
 import { langfuseKeys } from "../../kube/langfuse-keys.js";
 import { readSecretValue } from "../../kube/secrets.js";
 import { revisionAnnotation } from "../../api/well-known.js";
-import type { DatasetItem } from "./dataset.js";
+import type { DatasetItem } from "../../backends/datasets/items.js";
 import type { ResultRecord } from "./results.js";
 import { itemVariables, renderMessages, type ResolvedVariant } from "./variants.js";
 

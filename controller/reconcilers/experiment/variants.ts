@@ -14,7 +14,7 @@ import type {
 import type { ChatMessage } from "../../backends/llm/types.js";
 import { isRequired, promptContentHash } from "../../prompts/content.js";
 import { snapshotName, type PromptSnapshot } from "../../prompts/snapshots.js";
-import type { DatasetItem } from "./dataset.js";
+import type { DatasetItem } from "../../backends/datasets/items.js";
 
 /** Everything needed to call the model for one variant. */
 export interface ResolvedVariant {
