@@ -68,34 +68,14 @@ import {
   otlpExportError,
   toLangfuseError,
 } from "../langfuse/errors.js";
+import type { TrackedCall } from "./tracking.js";
+
+export type { TrackedCall } from "./tracking.js";
 export {
   LangfuseAuthError,
   LangfuseNotFoundError,
   LangfuseRequestError,
 } from "../langfuse/errors.js";
-
-/** One model call of an experiment run, as it is recorded. */
-export interface TrackedCall {
-  /** Idempotency key of the call within the run, e.g. `control/item-7/0`. */
-  key: string;
-  variant: string;
-  /** The dataset item's id (a Langfuse item id when the dataset came from Langfuse). */
-  itemId: string;
-  repetition: number;
-  model: string;
-  /** The rendered chat messages sent to the model. */
-  input: { role: string; content: string }[];
-  output: string | null;
-  error?: string;
-  startTime: Date;
-  endTime: Date;
-  usage?: { inputTokens: number; outputTokens: number };
-  costUSD: number | null;
-  /** By evaluator name; a null score (evaluator failed or not applicable) is not recorded as a score. */
-  scores: Record<string, { score: number | null; passed: boolean | null; error?: string }>;
-  /** Prompt name, prompt version, content hash, experiment, run id… (trace and generation metadata). */
-  metadata: Record<string, string>;
-}
 
 /** The run the calls belong to. */
 export interface TrackingSession {

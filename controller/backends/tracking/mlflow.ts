@@ -1,6 +1,26 @@
 // MLflow tracking over its REST API 2.0 (no SDK exists for Node): one MLflow experiment per
 // Experiment, one run per variant with params, metrics and tags, finished in one log-batch call.
-import type { ExperimentTracker, TrackedExperiment, TrackedRun } from "./tracking.js";
+import type { TrackedRun } from "./tracking.js";
+
+/** What was recorded, for status. */
+export interface TrackedExperiment {
+  experimentId: string;
+  /** Browser URLs of the runs, in the order given. */
+  runURLs: string[];
+}
+
+/** The MLflow side of tracking, as the run tracker uses it (tests may pass their own). */
+export interface ExperimentTracker {
+  /**
+   * Records `runs` under experiment `experimentName`. Idempotent: a run already recorded with the
+   * same `runKey` tag is left as it is, so a retry after a crash adds nothing twice.
+   */
+  record(
+    experimentName: string,
+    runKey: string,
+    runs: readonly TrackedRun[],
+  ): Promise<TrackedExperiment>;
+}
 
 /** Options for `MlflowTracker`. */
 export interface MlflowTrackerOptions {

@@ -26,10 +26,11 @@ import {
   parsePriceTable,
   PriceTableError,
 } from "../../backends/llm/index.js";
-import type { ExperimentTracker } from "../../backends/tracking/tracking.js";
+import type { ExperimentTracker } from "../../backends/tracking/mlflow.js";
+import type { CallTracker } from "../../backends/tracking/langfuse-run-tracker.js";
 import type { LangfuseConnection } from "../../backends/langfuse/connection.js";
 import { langfuseKeys } from "../../kube/langfuse-keys.js";
-import { trackExperiment, type CallTracker } from "./tracking.js";
+import { trackExperiment } from "./tracking.js";
 import { EvaluatorConfigError } from "../../evaluators/index.js";
 import { TerminalError, TransientError, errorMessage } from "../../kube/errors.js";
 import { withControllerReference } from "../../kube/owner-references.js";

@@ -1,36 +1,30 @@
-// Recording a finished run in the tracking systems spec.tracking names: MLflow (one run per
-// variant: params, metrics, tags) and Langfuse (a trace + generation per model call with usage and
-// cost, a score per evaluator, a dataset run per variant). Both are idempotent, so a retry after a
-// failure or a crash records nothing twice.
+// Recording a finished run in the tracking systems spec.tracking names (MLflow: one run per
+// variant with params, metrics and tags; Langfuse: a trace + generation per model call with usage
+// and cost, a score per evaluator, an experiment per variant). This file only tells the run's story
+// in provider-neutral terms (backends/tracking/tracking.ts); each provider is a file under
+// backends/tracking/, found through its table. All are idempotent, so a retry after a failure or a
+// crash records nothing twice.
 import type { Experiment, ExperimentStatus } from "../../api/generated/index.js";
-import type { LangfuseConnection } from "../../backends/langfuse/connection.js";
+import type { DatasetItem } from "../../backends/datasets/items.js";
+import type { LangfuseClientFactory } from "../../backends/tracking/langfuse-run-tracker.js";
+import type { MlflowClientFactory } from "../../backends/tracking/mlflow-run-tracker.js";
+import { trackersFor } from "../../backends/tracking/registry.js";
 import type {
-  LangfuseCallTracker,
+  FinishedRun,
   TrackedCall,
-  TrackingSession,
-} from "../../backends/tracking/langfuse.js";
-import { MlflowTracker } from "../../backends/tracking/mlflow.js";
-import type { ExperimentTracker, TrackedRun } from "../../backends/tracking/tracking.js";
+  TrackedRun,
+  TrackingLinks,
+} from "../../backends/tracking/tracking.js";
 import type { KubeClient } from "../../kube/client.js";
 import type { KubeObject, StoredObject } from "../../kube/resources.js";
-import { langfuseKeys } from "../../kube/langfuse-keys.js";
-import { readSecretValue } from "../../kube/secrets.js";
 import { revisionAnnotation } from "../../api/well-known.js";
-import type { DatasetItem } from "../../backends/datasets/items.js";
 import type { ResultRecord } from "./results.js";
 import { itemVariables, renderMessages, type ResolvedVariant } from "./variants.js";
 
-/** The Langfuse side of tracking, as the reconciler uses it. */
-export type CallTracker = Pick<
-  LangfuseCallTracker,
-  "ensureDataset" | "recordCalls" | "url" | "shutdown"
->;
-
 type StoredExperiment = StoredObject<Experiment & KubeObject>;
 
-/** Records the run everywhere spec.tracking asks; returns status.tracking. Throws on failure. */
-export async function trackExperiment(options: {
-  client: KubeClient;
+/** What a finished run is made of, as the reconciler has it. */
+interface RunResults {
   experiment: StoredExperiment;
   runId: string;
   resolved: readonly ResolvedVariant[];
@@ -40,81 +34,56 @@ export async function trackExperiment(options: {
   winner: string | null;
   /** Epoch ms. */
   now: number;
-  mlflowFor?: (options: { trackingURI: string; token: string | null }) => ExperimentTracker;
-  langfuseFor?: (connection: LangfuseConnection) => CallTracker;
-}): Promise<NonNullable<ExperimentStatus["tracking"]>> {
-  const { client, experiment, runId } = options;
-  const namespace = experiment.metadata.namespace ?? "";
-  const id = `${namespace}/${experiment.metadata.name}`;
-  const runKey = `${experiment.metadata.uid}/${runId}`;
-  const tracking: NonNullable<ExperimentStatus["tracking"]> = {};
+}
 
-  const mlflow = experiment.spec.tracking?.mlflow;
-  if (mlflow) {
-    const token = mlflow.tokenSecretRef
-      ? await readSecretValue(
-          client,
-          namespace,
-          mlflow.tokenSecretRef,
-          "spec.tracking.mlflow.tokenSecretRef",
-        )
-      : null;
-    const tracker = (options.mlflowFor ?? ((o) => new MlflowTracker(o)))({
-      trackingURI: mlflow.trackingURI,
-      token,
+/** Records the run everywhere spec.tracking asks; returns status.tracking. Throws on failure. */
+export async function trackExperiment(
+  options: RunResults & {
+    client: KubeClient;
+    mlflowFor?: MlflowClientFactory;
+    langfuseFor?: LangfuseClientFactory;
+  },
+): Promise<TrackingLinks> {
+  const { client, experiment } = options;
+  const run = finishedRun(options);
+  const trackers = trackersFor(experiment.spec.tracking ?? {}, {
+    mlflowFor: options.mlflowFor,
+    langfuseFor: options.langfuseFor,
+  });
+  const tracking: TrackingLinks = {};
+  for (const configured of trackers) {
+    const tracker = await configured.open({
+      client,
+      namespace: experiment.metadata.namespace ?? "",
     });
     try {
-      const tracked = await tracker.record(
-        mlflow.experimentName ?? id,
-        runKey,
-        trackedRuns(experiment, options.resolved, options.results, options.winner),
-      );
-      tracking.mlflowRunURLs = tracked.runURLs;
+      Object.assign(tracking, await tracker.record(run));
     } catch (error) {
-      throw new Error(`MLflow: ${errorText(error)}`, { cause: error });
-    }
-  }
-
-  const langfuse = experiment.spec.tracking?.langfuse;
-  if (langfuse) {
-    const connection = await langfuseKeys(client, namespace, langfuse, "spec.tracking.langfuse");
-    // The Langfuse/OpenTelemetry stack is imported only when an Experiment asks for it.
-    const tracker = options.langfuseFor
-      ? options.langfuseFor(connection)
-      : new (await import("../../backends/tracking/langfuse.js")).LangfuseCallTracker(connection);
-    try {
-      const fromLangfuse = experiment.spec.dataset?.langfuse?.name;
-      const session: TrackingSession = {
-        experiment: id,
-        runKey,
-        datasetName: fromLangfuse ?? `llmops/${id}`,
-      };
-      if (fromLangfuse === undefined) {
-        await tracker.ensureDataset(
-          session.datasetName,
-          options.items.map((item) => ({
-            id: item.id,
-            input: item.vars,
-            ...(item.expected !== undefined ? { expectedOutput: item.expected } : {}),
-          })),
-        );
-      }
-      await tracker.recordCalls(
-        session,
-        trackedCalls(options.resolved, options.items, options.records, {
-          experiment: id,
-          runId,
-          now: options.now,
-        }),
-      );
-      tracking.langfuseURL = await tracker.url(session);
-    } catch (error) {
-      throw new Error(`Langfuse: ${errorText(error)}`, { cause: error });
+      throw new Error(`${configured.label}: ${errorText(error)}`, { cause: error });
     } finally {
-      await tracker.shutdown();
+      await tracker.close();
     }
   }
   return tracking;
+}
+
+/** The run as every tracker is told it: variants, calls, items, and where the items came from. */
+export function finishedRun(run: RunResults): FinishedRun {
+  const { experiment, runId } = run;
+  const id = `${experiment.metadata.namespace ?? ""}/${experiment.metadata.name}`;
+  const fromLangfuse = experiment.spec.dataset?.langfuse?.name;
+  return {
+    experiment: id,
+    runKey: `${experiment.metadata.uid}/${runId}`,
+    variants: trackedRuns(experiment, run.resolved, run.results, run.winner),
+    calls: trackedCalls(run.resolved, run.items, run.records, {
+      experiment: id,
+      runId,
+      now: run.now,
+    }),
+    items: run.items,
+    ...(fromLangfuse !== undefined ? { langfuseDataset: fromLangfuse } : {}),
+  };
 }
 
 function errorText(error: unknown): string {
