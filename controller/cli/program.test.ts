@@ -28,6 +28,14 @@ describe("llmops CLI", () => {
       err: /unknown command|too many arguments/,
     },
   ];
+  it("--help lists every exit code once, 3 for diff and 4 for promote", async () => {
+    const io = capture();
+    await runCli(["node", "llmops", "--help"], { version: "1.2.3", io });
+    const section = io.out.slice(io.out.indexOf("Exit codes:"));
+    expect(section).toMatch(/^ {2}3 {2}`diff` found changes$/m);
+    expect(section).toMatch(/^ {2}4 {2}`promote` could not read the cluster$/m);
+    expect(section.match(/^ {2}3 /gm)).toHaveLength(1);
+  });
   for (const c of cases) {
     it(`${c.name} exits ${String(c.code)}`, async () => {
       const io = capture();

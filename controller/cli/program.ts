@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { controllerCommand } from "./controller.js";
 import { CommandExit, UsageError } from "./command-errors.js";
-import { ExitCode } from "./exit-codes.js";
+import { ExitCode, exitCodeMeanings } from "./exit-codes.js";
 import { registerValidateCommand } from "./validate.js";
 import { registerRollbackCommand } from "./rollback.js";
 import { registerStatusCommand } from "./status.js";
@@ -38,6 +38,7 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
     .version(version, "-v, --version", "print the llmops version")
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError("(run `llmops --help` for usage)")
+    .addHelpText("after", exitCodesHelp())
     .exitOverride();
   registerValidateCommand(program, io);
   registerRollbackCommand(program, io);
@@ -47,6 +48,11 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
   program.addCommand(controllerCommand({ io }));
   program.addCommand(promoteCommand({ io }));
   return program;
+}
+
+function exitCodesHelp(): string {
+  const lines = Object.entries(exitCodeMeanings).map(([code, meaning]) => `  ${code}  ${meaning}`);
+  return `\nExit codes:\n${lines.join("\n")}`;
 }
 
 /** Runs the CLI and returns the exit code instead of exiting, so callers and tests stay in control. */

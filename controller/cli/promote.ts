@@ -21,8 +21,6 @@ import { ExitCode } from "./exit-codes.js";
 import type { CliIo } from "./program.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 
-const exitClusterUnreachable = ExitCode.ClusterUnreachable;
-
 const run = promisify(execFile);
 
 export interface PromoteOptions {
@@ -243,7 +241,7 @@ export function promoteCommand(options: { io: CliIo }): Command {
     .description(
       "Commit the promotion of an Experiment's winner: its Prompt version gets spec.promotion.label " +
         "(and, when it is not the live version, its content back) in the local checkout. Exit 0 when " +
-        "promoted or nothing is to be done, 1 when there is no winner yet, 3 when the cluster cannot be read.",
+        "promoted or nothing is to be done, 1 when there is no winner yet, 4 when the cluster cannot be read.",
     )
     .argument("<experiment/name>", "the Experiment, e.g. experiment/support-triage")
     .option("-n, --namespace <ns>", "the Experiment's namespace (default: the context's)")
@@ -308,7 +306,7 @@ export function promoteCommand(options: { io: CliIo }): Command {
         } catch (err: unknown) {
           if (err instanceof ClusterUnreachable) {
             io.stderr(`llmops promote: ${err.message}\n`);
-            throw new CommandExit(exitClusterUnreachable);
+            throw new CommandExit(ExitCode.ClusterUnreachable);
           }
           if (err instanceof NotFoundError) {
             // The CRDs are not installed.

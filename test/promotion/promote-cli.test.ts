@@ -264,7 +264,7 @@ describe("llmops promote", () => {
     expect((await repo.git.raw(["status", "--porcelain"])).trim()).toBe("");
   });
 
-  it("usage errors exit 2; an unreachable cluster exits 3", async () => {
+  it("usage errors exit 2; an unreachable cluster exits 4", async () => {
     expect((await cli(["promote", "prompt/triage"])).code).toBe(2);
     expect((await cli(["promote", "experiment/"])).code).toBe(2);
     const unreachable = join(repo.root, "kubeconfig");
@@ -287,7 +287,7 @@ describe("llmops promote", () => {
       "--dir",
       repo.work,
     ]);
-    expect(run.code, run.stderr).toBe(3);
+    expect(run.code, run.stderr).toBe(4);
     expect(run.stderr).toContain("cannot read Experiment team/v1-vs-v2 from the cluster");
   });
 });
