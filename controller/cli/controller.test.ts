@@ -1,5 +1,51 @@
+import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { parseConcurrency, parseNamespaces } from "./controller.js";
+import { KubeClient } from "../kube/client.js";
+import { KubeTransport } from "../kube/transport.js";
+import { Manager } from "../runtime/manager.js";
+import { runCli } from "./program.js";
+import {
+  builtInControllers,
+  parseConcurrency,
+  parseNamespaces,
+  reconciledKinds,
+} from "./controller.js";
+
+describe("what llmops controller claims to reconcile", () => {
+  it("is what it registers", () => {
+    // Registering sends no request: the address is never dialled.
+    const client = new KubeClient({
+      transport: new KubeTransport({
+        kubeConfig: {
+          getCurrentCluster: () => ({ server: "https://127.0.0.1:1" }),
+          applyToHTTPSOptions: () => Promise.resolve(),
+        },
+      }),
+      fieldManager: "test",
+    });
+    const manager = new Manager({ client, logger: pino({ level: "silent" }) });
+    manager.add(...builtInControllers());
+    expect(manager.controllerNames()).toEqual([...reconciledKinds]);
+  });
+
+  it("says so in --help, and the program lists no command it does not have", async () => {
+    let out = "";
+    const io = { stdout: (t: string) => (out += t), stderr: (t: string) => (out += t) };
+    const help = async (...argv: string[]): Promise<string> => {
+      out = "";
+      await runCli(["node", "llmops", ...argv], { version: "0", io });
+      return out;
+    };
+    const oneLine = (text: string) => text.replace(/\s+/g, " ");
+    expect(oneLine(await help("controller", "--help"))).toContain(
+      "Reconcile Prompt and Experiment resources in a cluster",
+    );
+    const root = await help("--help");
+    expect(oneLine(root)).toContain("Prompts and Experiments reconciled by a controller");
+    expect(oneLine(root)).not.toMatch(/ModelDeployment (resources|manifests in git, reconciled)/);
+    expect(root).not.toMatch(/^ {2}up\b/m);
+  });
+});
 
 describe("--namespaces", () => {
   const cases = [

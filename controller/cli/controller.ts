@@ -26,9 +26,11 @@ import {
 } from "./gitsync-flags.js";
 
 /**
- * The controllers `llmops controller` runs. Each kind's package exports a ControllerSetup; add it
- * here (e.g. `promptController` from ../reconcilers/prompt/).
+ * The kinds `llmops controller` reconciles, as its help says; a test checks that this is what
+ * builtInControllers() registers. TrainingJob and ModelDeployment have no reconciler yet.
  */
+export const reconciledKinds = ["Prompt", "Experiment"] as const;
+
 /** Settings of the built-in controllers that come from flags. */
 export interface BuiltInControllerSettings {
   priceTable?: { namespace: string; name: string };
@@ -37,6 +39,10 @@ export interface BuiltInControllerSettings {
   promoter?: PromotionWriter;
 }
 
+/**
+ * The controllers `llmops controller` runs. Each kind's package exports a ControllerSetup; add it
+ * here (e.g. `promptController` from ../reconcilers/prompt/), and its kind to reconciledKinds.
+ */
 export function builtInControllers(settings: BuiltInControllerSettings = {}): ControllerSetup[] {
   return [
     promptController(),
@@ -84,8 +90,9 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
   return (
     new Command("controller")
       .description(
-        "Reconcile Prompt, Experiment, TrainingJob and ModelDeployment resources in a cluster " +
-          "(in-cluster service account, or --kubeconfig).",
+        `Reconcile ${reconciledKinds.join(" and ")} resources in a cluster (in-cluster ` +
+          "service account, or --kubeconfig). TrainingJob and ModelDeployment are validated but " +
+          "not reconciled yet.",
       )
       .option(
         "--kubeconfig <path>",

@@ -26,14 +26,14 @@ export interface ProgramOptions {
 }
 
 /**
- * Builds the `llmops` command tree. Subcommands register themselves here as they arrive
- * (`controller`, `validate`, `diff`, `status`, `rollback`, `up`).
+ * Builds the `llmops` command tree: `validate`, `rollback`, `status`, `diff`, `sync`,
+ * `controller` and `promote`. A new subcommand registers itself here.
  */
 export function buildProgram({ version, io }: ProgramOptions): Command {
   const program = new Command("llmops")
     .description(
-      "GitOps for the whole LLM lifecycle on Kubernetes: Prompt, Experiment, TrainingJob and " +
-        "ModelDeployment manifests in git, reconciled by a controller.",
+      "GitOps for LLM prompts and experiments on Kubernetes: manifests in git, validated " +
+        "offline, applied by git sync, and Prompts and Experiments reconciled by a controller.",
     )
     .version(version, "-v, --version", "print the llmops version")
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
