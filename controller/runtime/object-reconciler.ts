@@ -38,12 +38,20 @@ export interface ReconcileStep<S extends KstatusFields> {
   requeueAfter?: number;
   /** The error behind a Failed outcome: the cause of the retry (a TransientError keeps its delay). */
   error?: unknown;
+  /**
+   * Retry with backoff after the status is written, whatever the outcome: for a side task that
+   * failed for a transient reason while the object itself is fine (a promotion commit).
+   */
+  retry?: Error;
 }
 
-/** A plan: the step as it will be if `actions` succeed. No `actions`: nothing to do but write it. */
+/**
+ * A plan: the step as it will be if `actions` succeed. No `actions`: nothing to do but write the
+ * step. Neither: nothing to do at all (status stays as it is).
+ */
 export interface Plan<S extends KstatusFields, A> {
   actions?: A;
-  step: ReconcileStep<S>;
+  step?: ReconcileStep<S>;
 }
 
 /** What observe and act get besides the object. */
@@ -84,9 +92,9 @@ export interface ObjectReconciler<
    */
   act(
     actions: Actions,
-    planned: ReconcileStep<S>,
+    planned: ReconcileStep<S> | undefined,
     context: ObjectContext & { object: StoredObject<T>; observed: Observed },
-  ): Promise<ReconcileStep<S>>;
+  ): Promise<ReconcileStep<S> | undefined>;
 }
 
 /** The reconcile function for `kind`, reading objects from the informer cache. */
@@ -130,7 +138,7 @@ async function reconcileObject<T extends Reconciled<S>, S extends KstatusFields,
     await addFinalizer(deps.client, kind.type, object, kind.finalizer.name);
   }
 
-  let step: ReconcileStep<S>;
+  let step: ReconcileStep<S> | undefined;
   try {
     const observed = await kind.observe(object, context);
     const plan = kind.plan({ object, observed, now: context.now });
@@ -146,6 +154,7 @@ async function reconcileObject<T extends Reconciled<S>, S extends KstatusFields,
       outcome: { state: "Stalled", reason: terminal.reason, message: terminal.message },
     };
   }
+  if (step === undefined) return undefined;
   return finishStep(deps, kind.type, object, step, context.now);
 }
 
@@ -185,6 +194,7 @@ export async function finishStep<S extends KstatusFields>(
         ? step.error
         : new TransientError(outcome.message, { cause: step.error });
     default:
+      if (step.retry !== undefined) throw step.retry;
       return step.requeueAfter !== undefined ? { requeueAfter: step.requeueAfter } : undefined;
   }
 }

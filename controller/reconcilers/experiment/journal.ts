@@ -35,8 +35,6 @@ export interface JournalWrite {
   records: ResultRecord[];
 }
 
-/** Label on every journal object: the Experiment it belongs to. */
-export const journalLabel = "llmops.dev/journal";
 export const journalDataKey = "journal.json";
 
 /** Name of one journal object. */

@@ -11,7 +11,7 @@ import {
 import type { Evaluator } from "../../evaluators/index.js";
 import { errorMessage } from "../../kube/errors.js";
 import type { CallJournal } from "./journal.js";
-import { budgetExhausted, type Spent, type WorkUnit } from "./plan.js";
+import { budgetExhausted, type Spent, type WorkUnit } from "./work.js";
 import { outputLimit, type ResultRecord, type ScoreRecord } from "./results.js";
 import { itemVariables, renderMessages, type ResolvedVariant } from "./variants.js";
 import type { ExperimentBudget } from "../../api/generated/index.js";

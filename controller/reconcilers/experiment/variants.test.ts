@@ -51,7 +51,14 @@ const variant = (p: ExperimentVariant["prompt"], model?: ExperimentVariant["mode
 
 describe("resolveVariant", () => {
   it.each([
-    ["no Prompt", variant({ name: "qa" }), undefined, "stall", "PromptNotFound", /does not exist/],
+    [
+      "no Prompt (yet)",
+      variant({ name: "qa" }),
+      undefined,
+      "wait",
+      "PromptNotFound",
+      /does not exist/,
+    ],
     [
       "not versioned yet",
       variant({ name: "qa" }),

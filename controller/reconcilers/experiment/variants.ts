@@ -35,7 +35,10 @@ export interface ResolvedVariant {
   stop?: string[];
 }
 
-/** Why a variant cannot run: `wait` clears by itself (the Prompt is being versioned), `stall` needs a spec change. */
+/**
+ * Why a variant cannot run: `wait` clears by itself (the Prompt does not exist yet, is being
+ * versioned, has no endpoint yet), `stall` needs a change to this Experiment's spec.
+ */
 export type VariantProblem = { kind: "wait" | "stall"; reason: string; message: string };
 
 export type VariantResolution =
@@ -65,8 +68,9 @@ export function pinnedVersion(
   const field = `spec.variants[${String(index)}]`;
   const ref = variant.prompt;
   if (prompt === undefined) {
+    // Waiting, not stalled: it clears by itself once the Prompt is applied (Flux's dependsOn).
     return fail(
-      "stall",
+      "wait",
       "PromptNotFound",
       `${field}.prompt: Prompt ${ref.name} does not exist in this namespace; create it or fix the name`,
     );
@@ -145,8 +149,9 @@ export function resolveVariant(
   }
   const endpoint = variant.model?.endpoint ?? spec.model.endpoint;
   if (endpoint === undefined) {
+    // Waiting: setting the Prompt's endpoint (a change to the Prompt, not this spec) clears it.
     return fail(
-      "stall",
+      "wait",
       "NoEndpoint",
       `${field}: no model endpoint: set spec.model.endpoint on Prompt ${ref.name} or ${field}.model.endpoint`,
     );
