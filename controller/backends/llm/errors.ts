@@ -90,3 +90,40 @@ export function isRetryableLlmError(error: unknown): boolean {
   if (error instanceof LlmHttpError) return error.retryable;
   return error instanceof LlmTimeoutError || error instanceof LlmConnectionError;
 }
+
+const namedEntities: Readonly<Record<string, string>> = {
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  nbsp: " ",
+};
+
+/**
+ * What an error body says, as one readable line for a status condition or a log: HTML tags (and
+ * the contents of script and style elements, and comments) removed, the common entities decoded,
+ * whitespace collapsed, cut to `maxLength` characters ending in "…". Proxies and servers answer
+ * errors with whole HTML pages; a condition message must not carry one.
+ */
+export function readableExcerpt(text: string, maxLength = 200): string {
+  const plain = text
+    .replace(/<!--[\s\S]*?(-->|$)/g, " ")
+    .replace(/<(script|style)\b[^>]*>[\s\S]*?(<\/\1\s*>|$)/gi, " ")
+    .replace(/<\/?[a-z!?][^>]*(>|$)/gi, " ")
+    .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (entity, name: string) => {
+      const lower = name.toLowerCase();
+      if (lower.startsWith("#")) {
+        const code = lower.startsWith("#x") ? parseInt(lower.slice(2), 16) : Number(lower.slice(1));
+        return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : entity;
+      }
+      return namedEntities[lower] ?? entity;
+    })
+    .replace(/\s+/g, " ")
+    .trim();
+  if (plain.length <= maxLength) return plain;
+  let end = maxLength - 1;
+  // Do not cut a surrogate pair in half.
+  if (/[\uD800-\uDBFF]/.test(plain.charAt(end - 1))) end -= 1;
+  return `${plain.slice(0, end).trimEnd()}…`;
+}

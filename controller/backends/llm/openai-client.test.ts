@@ -180,6 +180,32 @@ describe("OpenAiChatClient.complete", () => {
     expect(seen).toHaveLength(1);
   });
 
+  it("an HTML error page becomes one line: the status and a short excerpt", async () => {
+    const page = [
+      '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">',
+      "<html><head>",
+      "<title>501 Not Implemented</title>",
+      "</head><body>",
+      "<h1>Not Implemented</h1>",
+      `<p>POST to /v1/chat/completions not supported.<br />\n${"padding ".repeat(60)}</p>`,
+      "</body></html>",
+    ].join("\n");
+    const { fetchImpl } = scriptedFetch([
+      () => new Response(page, { status: 501, headers: { "content-type": "text/html" } }),
+    ]);
+    const error = await client(fetchImpl)
+      .c.complete(request)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LlmHttpError);
+    const message = (error as LlmHttpError).message;
+    expect(message).toMatch(
+      /answered 501 501 Not Implemented Not Implemented POST to \/v1\/chat\/completions not supported\. padding/,
+    );
+    expect(message).not.toMatch(/[<>\n]/);
+    expect(message.endsWith("…")).toBe(true);
+    expect(message.length).toBeLessThan(300);
+  });
+
   it("does not hold a worker for a Retry-After beyond the cap", async () => {
     const { fetchImpl, seen } = scriptedFetch([() => rateLimited({ "retry-after": "600" })]);
     const { c, delays } = client(fetchImpl);

@@ -23,6 +23,7 @@ import {
   LlmMalformedResponseError,
   LlmTimeoutError,
   isRetryableLlmError,
+  readableExcerpt,
 } from "./errors.js";
 import { costOf, defaultPriceTable, type PriceTable } from "./pricing.js";
 import {
@@ -328,7 +329,12 @@ export class OpenAiChatClient implements ChatModelClient {
       const code =
         (typeof error.code === "string" ? error.code : null) ??
         (typeof error.type === "string" ? error.type : null);
-      return new LlmHttpError(`${endpoint} answered ${this.#scrub(error.message)}`, {
+      // The SDK's message is "<status> <body or the error's message>"; the body may be an HTML page.
+      const said = readableExcerpt(
+        this.#scrub(error.message).replace(new RegExp(`^${String(error.status)}\\b`), ""),
+        EXCERPT_LENGTH,
+      );
+      return new LlmHttpError(`${endpoint} answered ${String(error.status)} ${said}`.trimEnd(), {
         cause: error,
         status: error.status,
         code,
@@ -339,9 +345,10 @@ export class OpenAiChatClient implements ChatModelClient {
       });
     }
     if (error instanceof SyntaxError) {
+      const excerpt = readableExcerpt(this.#scrub(error.message), EXCERPT_LENGTH);
       return new LlmMalformedResponseError(
-        `${endpoint} answered with a body that is not JSON: ${this.#scrub(error.message).slice(0, EXCERPT_LENGTH)}`,
-        { cause: error, bodyExcerpt: this.#scrub(error.message).slice(0, EXCERPT_LENGTH) },
+        `${endpoint} answered with a body that is not JSON: ${excerpt}`,
+        { cause: error, bodyExcerpt: excerpt },
       );
     }
     // fetch reports resets and refused connections as TypeError ("fetch failed", "terminated").
