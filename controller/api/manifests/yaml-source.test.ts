@@ -56,6 +56,42 @@ describe("parseManifestSource reads YAML as kubectl does", () => {
     expect(parsed.objects.map((o) => o.value)).toEqual([{ ok: 1 }]);
   });
 
+  it.each([
+    {
+      name: "a double-quoted value",
+      text: 'apiVersion: v1\nkind: Prompt\nmetadata:\n  name: "abc\n  namespace: x\n',
+      want: { line: 4, col: 9 },
+      quote: '"',
+    },
+    { name: "at the very end, no newline", text: 'a: "abc', want: { line: 1, col: 4 }, quote: '"' },
+    {
+      name: "a single-quoted value",
+      text: "a: 'abc\nb: c\n",
+      want: { line: 1, col: 4 },
+      quote: "'",
+    },
+    {
+      name: "after closed quotes, in a later document",
+      text: '---\nx: 1\n---\na: "ok"\nb: "bad\nc: d\n',
+      want: { line: 5, col: 4 },
+      quote: '"',
+    },
+    { name: "a list item", text: 'a:\n  - "x\n  - y\n', want: { line: 2, col: 5 }, quote: '"' },
+    { name: "a key", text: '"key: 1\n', want: { line: 1, col: 1 }, quote: '"' },
+  ])("points at the quote that is never closed: $name", ({ text, want, quote }) => {
+    const parsed = parseManifestSource("x.yaml", text);
+    expect(parsed.errors).toEqual([
+      {
+        file: "x.yaml",
+        position: want,
+        message: `malformed YAML: the ${quote} opened here is never closed; add the closing ${quote}`,
+        severity: "error",
+      },
+    ]);
+    // The position is on a line the file has.
+    expect(want.line).toBeLessThanOrEqual(text.split("\n").length);
+  });
+
   it("locates keys, list items, merged keys, and the parent of a missing field", () => {
     const text = [
       "apiVersion: v1", // 1

@@ -9,10 +9,12 @@ import {
   isSeq,
   LineCounter,
   parseAllDocuments,
+  Scalar,
   visit,
   type Document,
   type Node,
   type Tags,
+  type YAMLError,
 } from "yaml";
 import type { FieldPath } from "../validation/field-path.js";
 
@@ -99,6 +101,42 @@ function firstLine(message: string): string {
   return (message.split("\n")[0] ?? message).replace(/ at line \d+, column \d+:?$/, "");
 }
 
+/**
+ * Where a document's error is, and what to say. The yaml package reports an unclosed quote where
+ * the input ends (past the last line); the reader has to find the quote that opens it, so point
+ * there: the last quoted scalar that reaches the error.
+ */
+function locateError(doc: Document, error: YAMLError): { offset: number; message: string } {
+  const fallback = { offset: error.pos[0], message: `malformed YAML: ${firstLine(error.message)}` };
+  if (error.code !== "MISSING_CHAR" || !/^Missing closing ["']quote/.test(error.message)) {
+    return fallback;
+  }
+  let opening: { start: number; quote: string } | undefined;
+  visit(doc, {
+    Scalar(_key, node) {
+      const quote =
+        node.type === Scalar.QUOTE_DOUBLE
+          ? '"'
+          : node.type === Scalar.QUOTE_SINGLE
+            ? "'"
+            : undefined;
+      const start = node.range?.[0];
+      const end = node.range?.[1];
+      if (quote === undefined || start === undefined || end === undefined) return;
+      const reachesError = start <= error.pos[0] && end >= error.pos[0];
+      if (reachesError && (opening === undefined || start > opening.start)) {
+        opening = { start, quote };
+      }
+    },
+  });
+  if (opening === undefined) return fallback;
+  const { start, quote } = opening;
+  return {
+    offset: start,
+    message: `malformed YAML: the ${quote} opened here is never closed; add the closing ${quote}`,
+  };
+}
+
 function hasNonFiniteNumber(value: unknown): boolean {
   if (typeof value === "number") return !Number.isFinite(value);
   if (Array.isArray(value)) return value.some(hasNonFiniteNumber);
@@ -127,12 +165,8 @@ export function parseManifestSource(file: string, text: string): ParsedSource {
     const firstError = doc.errors[0];
     if (firstError !== undefined) {
       // Later errors of the same document are mostly echoes of the first: report that one.
-      errors.push({
-        file,
-        position: position(firstError.pos[0]),
-        message: `malformed YAML: ${firstLine(firstError.message)}`,
-        severity: "error",
-      });
+      const { offset, message } = locateError(doc, firstError);
+      errors.push({ file, position: position(offset), message, severity: "error" });
       return;
     }
     for (const w of doc.warnings) {
