@@ -87,4 +87,37 @@ describe("DatasetCache", () => {
     expect(await firstItem(cache, "uid-1", source)).toBe("1");
     expect(source.loads).toBe(1);
   });
+
+  it("pins what it read for a generation until status shows the pin (the cache may lag)", async () => {
+    const cache = new DatasetCache();
+    let loads = 0;
+    const pinnedSource: DatasetSource = {
+      cacheKey: (c) =>
+        c.pinned?.generation === c.generation && c.pinned.revision !== undefined
+          ? `hf@${c.pinned.revision}`
+          : undefined,
+      load: (c) => {
+        loads++;
+        const revision = `c${String(loads)}`;
+        return Promise.resolve({
+          key: `hf@${revision}`,
+          loaded: {
+            items: [],
+            source: { source: "hf", revision, generation: c.generation, items: 0 },
+          },
+        });
+      },
+    };
+    await cache.load("uid-1", pinnedSource, context);
+    // status.dataset is not written yet (or not seen yet): the read of this generation holds.
+    await cache.load("uid-1", pinnedSource, context);
+    expect(loads).toBe(1);
+    // A stale pin from an earlier generation does not override this generation's read.
+    const stale = { source: "hf", revision: "old", generation: 0, items: 0 };
+    await cache.load("uid-1", pinnedSource, { ...context, pinned: stale });
+    expect(loads).toBe(1);
+    // A new generation resolves the revision again.
+    await cache.load("uid-1", pinnedSource, { ...context, generation: 2 });
+    expect(loads).toBe(2);
+  });
 });

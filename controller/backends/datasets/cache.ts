@@ -12,8 +12,12 @@ export class DatasetCache {
    * leaves what was kept as it was.
    */
   async load(uid: string, source: DatasetSource, context: DatasetContext): Promise<LoadedDataset> {
-    const key = source.cacheKey(context);
     const kept = this.#reads.get(uid);
+    // Until status shows this generation's pin (the informer cache can lag our own status write
+    // by a reconcile or two), what this process read for the generation is the pin.
+    const pinned =
+      context.pinned?.generation === context.generation ? context.pinned : kept?.loaded.source;
+    const key = source.cacheKey({ ...context, ...(pinned ? { pinned } : {}) });
     if (key !== undefined && kept?.key === key) return kept.loaded;
     const read = await source.load(context);
     if (read.key === undefined) this.#reads.delete(uid);

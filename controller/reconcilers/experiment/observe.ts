@@ -97,15 +97,14 @@ export async function observeExperiment(
   }
 
   const runId = runIdOf(experiment, resolved, loaded.items);
-  const store = new ResultsStore({ client: deps.client, experiment, runId });
+  const stored = await new ResultsStore({ client: deps.client, experiment, runId }).load();
   const run: ObservedRun = {
     prices,
     resolved,
     items: loaded.items,
     dataset: loaded.source,
     runId,
-    stored: await store.load(),
-    store,
+    stored,
   };
   return { kind: "run", run };
 }

@@ -16,7 +16,7 @@ import { decodeJournalWrite, mergeJournal, recoverJournal } from "./journal.js";
 import { analyze, comparisonsOf, primaryMetricOf, variantResults } from "./summary.js";
 import { planBatch, progressOf, spentOf, workUnits, type WorkUnit } from "./work.js";
 import { decodeChunk, type ResultRecord } from "./results.js";
-import type { ResultsStore, StoredResults } from "./results-store.js";
+import type { StoredResults } from "./results-store.js";
 import { missingVariables, type ResolvedVariant } from "./variants.js";
 
 /** Why observe could not gather a run: waits clear by themselves, stalls need a spec change. */
@@ -35,8 +35,6 @@ export interface ObservedRun {
   dataset: NonNullable<ExperimentStatus["dataset"]>;
   runId: string;
   stored: StoredResults;
-  /** Where act writes results (observe only read through it). */
-  store: ResultsStore;
 }
 
 export type ObservedExperiment =

@@ -30,6 +30,7 @@ import {
   type ObservedRun,
 } from "./plan-experiment.js";
 import { spentOf } from "./work.js";
+import { ResultsStore } from "./results-store.js";
 import { runBatch } from "./runner.js";
 
 /** The controller's settings for every Experiment it reconciles. */
@@ -74,11 +75,17 @@ async function act(
   if (then.kind === "promotion") return promote(settings, planned, context);
   if (context.observed.kind !== "run") return planned;
   const run = context.observed.run;
+  const store = new ResultsStore({
+    client: context.deps.client,
+    experiment: context.object,
+    runId: run.runId,
+    chunks: run.stored.chunks,
+  });
   // The objects of earlier runs go; what a killed controller's journal held is saved, so the
   // journal can go too (the next batch starts a fresh one).
-  await run.store.deleteStale(actions.deleteStale);
-  await run.store.save(actions.recovered);
-  if (actions.clearJournal) await run.store.clearJournal();
+  await store.deleteStale(actions.deleteStale);
+  await store.save(actions.recovered);
+  if (actions.clearJournal) await store.clearJournal();
   switch (then.kind) {
     case "none":
       return planned;
@@ -86,13 +93,14 @@ async function act(
       settings.datasets.forget(context.object.metadata.uid);
       return completeRun(settings, planned, run, then, context);
     case "batch":
-      return runOneBatch(settings, run, then, planned, context);
+      return runOneBatch(settings, run, store, then, planned, context);
   }
 }
 
 async function runOneBatch(
   settings: ExperimentSettings,
   run: ObservedRun,
+  store: ResultsStore,
   batch: Extract<ExperimentActions["then"], { kind: "batch" }>,
   planned: Step,
   context: ActContext,
@@ -126,7 +134,7 @@ async function runOneBatch(
     throw error;
   }
   const journal = new CallJournal(run.runId, randomBytes(3).toString("hex"), (write) =>
-    run.store.writeJournal(write),
+    store.writeJournal(write),
   );
   const outcome = await runBatch({
     units: batch.units,
@@ -140,11 +148,11 @@ async function runOneBatch(
     now: () => deps.clock.now(),
     deadline: deps.clock.now() + settings.batchSeconds * 1000,
   });
-  await run.store.save(outcome.records);
+  await store.save(outcome.records);
   // The results are in the chunks now: the journal goes, unless calls aborted at a hard stop left
   // claims in it (the next batch records those as interrupted).
   const open = await journal.saved();
-  if (journal.writes > 0 && open === 0) await run.store.clearJournal();
+  if (journal.writes > 0 && open === 0) await store.clearJournal();
   return afterBatch({
     planned,
     before: batch.records,

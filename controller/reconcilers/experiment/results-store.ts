@@ -38,9 +38,12 @@ export class ResultsStore {
     client: KubeClient;
     experiment: StoredObject<Experiment>;
     runId: string;
+    /** The chunks as `load` read them, for a store that writes after another one read. */
+    chunks?: readonly Chunk[];
   }) {
     this.#experiment = options.experiment;
     this.#runId = options.runId;
+    this.#chunks = (options.chunks ?? []).map((c) => ({ ...c }));
     this.#children = new OwnedChildren({
       client: options.client,
       owner: options.experiment,

@@ -1,21 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { scoredRecord } from "./records.fixture.js";
 import { decideWinner } from "../../analysis/index.js";
 import type { ExperimentSpec } from "../../api/generated/index.js";
 import { analyze, comparisonsOf, primaryMetricOf } from "./summary.js";
-import type { ResultRecord } from "./results.js";
 
-function record(variant: string, item: string, passed: boolean, cost = 0.01): ResultRecord {
-  return {
-    key: `${variant}/${item}/0`,
-    variant,
-    item,
-    repetition: 0,
-    latencyMs: 10,
-    costUSD: cost,
-    calls: 1,
-    scores: { correct: { score: passed ? 1 : 0, passed } },
-  };
-}
+const record = scoredRecord;
 
 const spec: ExperimentSpec = {
   variants: [

@@ -1,21 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { scoredRecord } from "./records.fixture.js";
 import { budgetExhausted, planBatch, progressOf, spentOf, workUnits } from "./work.js";
-import type { ResultRecord } from "./results.js";
 
 const items = [0, 1, 2].map((i) => ({ id: `q${String(i)}`, vars: { q: String(i) } }));
 
-function record(variant: string, item: string, passed: boolean, cost = 0.01): ResultRecord {
-  return {
-    key: `${variant}/${item}/0`,
-    variant,
-    item,
-    repetition: 0,
-    latencyMs: 10,
-    costUSD: cost,
-    calls: 1,
-    scores: { correct: { score: passed ? 1 : 0, passed } },
-  };
-}
+const record = scoredRecord;
 
 describe("workUnits", () => {
   it("orders repetition, then item, then variant, so a stopped run stays paired", () => {
