@@ -14,7 +14,7 @@ import { ConfigMapType, type KubeObject } from "../kube/resources.js";
 import { comparable, fieldChanges, type FieldChange } from "../gitsync/field-diff.js";
 import { gitAt, readManifestsAt } from "../gitsync/git-repository.js";
 import { loadRevision, resourceTypeFor, type LoadedRevision } from "../gitsync/revision.js";
-import { defaultPaths } from "../gitsync/source-config.js";
+import { cliSourceName, defaultPaths } from "../gitsync/source-config.js";
 import { decodeSyncState } from "../gitsync/sync-status.js";
 import {
   gitSyncFieldManager,
@@ -290,7 +290,12 @@ export function registerDiffCommand(program: Command, io: CliIo): void {
       "with --ref: directories with manifests, relative to the repository root",
       defaultPaths,
     )
-    .option("--source <name>", "the git source whose inventory says what would be pruned", "main")
+    .option(
+      "--source <name>",
+      "the source to compare as: its label and annotation on objects, its inventory for what would " +
+        "be pruned (llmops sync's default too; a controller's git source by its name, e.g. main)",
+      cliSourceName,
+    )
     .option(
       "--namespace <ns>",
       "namespace for manifests that name none (the source's targetNamespace)",

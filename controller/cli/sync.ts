@@ -1,7 +1,7 @@
 // `llmops sync --dir specs/ [--watch]`: git sync for a working tree. The directory is applied as a
-// whole with the same loader, validation, apply and prune as a git source (source name `local`
-// unless --source says otherwise; inventory and status in the llmops-sync-<source> ConfigMap), once
-// or on every change (chokidar, debounced).
+// whole with the same loader, validation, apply and prune as a git source (source name `local`,
+// as `llmops diff` assumes, unless --source says otherwise; inventory and status in the
+// llmops-sync-<source> ConfigMap), once or on every change (chokidar, debounced).
 import { readFile } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
 import { watch } from "chokidar";
@@ -19,6 +19,7 @@ import {
   type ApplyOutcome,
 } from "../gitsync/apply-revision.js";
 import { loadRevision } from "../gitsync/revision.js";
+import { cliSourceName } from "../gitsync/source-config.js";
 import { readSyncState, writeSyncState, type SourceSyncStatus } from "../gitsync/sync-status.js";
 import { describeOutcome } from "../gitsync/syncer.js";
 import { cliKubeClient } from "./cluster-client.js";
@@ -269,8 +270,8 @@ export function registerSyncCommand(program: Command, io: CliIo): void {
     .option("--debounce <ms>", "with --watch: wait this long after the last change", "300")
     .option(
       "--source <name>",
-      "source name recorded on objects and in the status ConfigMap",
-      "local",
+      "source name recorded on objects and in the status ConfigMap (llmops diff's default too)",
+      cliSourceName,
     )
     .option("--namespace <ns>", "namespace for manifests that name none", "default")
     .option(

@@ -48,6 +48,14 @@ export class GitSourceConfigError extends Error {
 }
 
 export const defaultPaths = ["specs/"];
+
+/**
+ * The source `llmops sync` and `llmops diff` act as when --source names none: the same for both,
+ * so a diff right after a sync compares against what that sync applied. Not "main": a local sync
+ * under a controller's source name would prune by that source's inventory.
+ */
+export const cliSourceName = "local";
+
 export const defaultIntervalMs = 60_000;
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -158,6 +158,32 @@ describe("llmops diff, status and sync", () => {
     );
   });
 
+  it("diff right after sync, both without --source, finds nothing to change (exit 0)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "llmops-sync-diff-"));
+    try {
+      await mkdir(join(dir, "prompts"));
+      await writeFile(join(dir, "prompts", "a.yaml"), promptYaml("a", { system: "a1" }));
+      await writeFile(join(dir, "prompts", "b.yaml"), promptYaml("b", { system: "b1" }));
+      const common = ["--dir", dir, "--namespace", ns.name, "--kubeconfig", kubeconfig];
+      const synced = await cli(["sync", ...common]);
+      expect(synced.code, synced.stderr).toBe(0);
+      const diff = await cli(["diff", ...common, "-o", "json"]);
+      const report = JSON.parse(diff.stdout) as DiffReport;
+      expect(
+        report.changes
+          .map((c) => ({ name: c.name, action: c.action }))
+          .sort((x, y) => x.name.localeCompare(y.name)),
+        diff.stdout,
+      ).toEqual([
+        { name: "a", action: "unchanged" },
+        { name: "b", action: "unchanged" },
+      ]);
+      expect(diff.code, diff.stderr).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("sync --dir applies a directory as a whole, refuses a broken one, prunes; --watch follows changes", async () => {
     const dir = await mkdtemp(join(tmpdir(), "llmops-sync-dir-"));
     try {
