@@ -1,0 +1,150 @@
+// The Experiment's lifecycle on the shared reconciler skeleton, against the real control plane:
+// a Prompt that does not exist yet is a dependency to wait for (kstatus: Reconciling, not
+// Stalled), and an Experiment being deleted starts no new model call.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExperimentType } from "../../controller/api/kinds.js";
+import type { KubeClient } from "../../controller/kube/client.js";
+import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
+import { eventually, newClient } from "../runtime/helpers.js";
+import { installCrds } from "../validate/install-crds.js";
+import { arithmeticDataset } from "../servers/openai/dataset.js";
+import { startOpenAiTestServer, type OpenAiTestServer } from "../servers/openai/server.js";
+import {
+  apply,
+  condition,
+  experimentManifest,
+  inline,
+  promptManifest,
+  startManager,
+  type StoredExperiment,
+} from "./harness.js";
+
+describe("Experiment lifecycle", () => {
+  let client: KubeClient;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  const getExperiment = (namespace: string, name: string) =>
+    client.get<StoredExperiment>(ExperimentType, { namespace, name });
+
+  async function setup(
+    prefix: string,
+    latencyMs: number,
+    items: ReturnType<typeof arithmeticDataset>,
+  ): Promise<{ namespace: string; server: OpenAiTestServer }> {
+    const namespace = await createTestNamespace(prefix);
+    const server = await startOpenAiTestServer({
+      models: [
+        { id: "model-weak", accuracy: 0.5, latencyMs },
+        { id: "model-strong", accuracy: 0.9, latencyMs },
+      ],
+      dataset: items,
+    });
+    cleanups.push(async () => {
+      await server.close();
+      await deleteTestNamespace(namespace);
+    });
+    return { namespace, server };
+  }
+
+  beforeAll(async () => {
+    await installCrds();
+    client = newClient(testKubeConfig(), { fieldManager: "llmops-controller" });
+  }, 330_000);
+  afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup();
+  });
+
+  it("waits for a Prompt that does not exist yet (Reconciling, not Stalled), then runs", async () => {
+    const items = arithmeticDataset(10, 5);
+    const { namespace, server } = await setup("exp-wait", 0, items);
+    const running = startManager(client, namespace);
+    try {
+      await apply(experimentManifest(namespace, "early", inline(items)));
+      const waiting = await eventually(
+        "early waits for its Prompt",
+        async () => {
+          const e = await getExperiment(namespace, "early");
+          return condition(e, "Ready")?.reason === "DependencyNotReady" ? e : undefined;
+        },
+        60_000,
+      );
+      expect(condition(waiting, "Ready")).toMatchObject({ status: "False" });
+      expect(condition(waiting, "Ready")?.message).toMatch(/Prompt arith does not exist/);
+      expect(condition(waiting, "Reconciling")).toMatchObject({
+        status: "True",
+        reason: "DependencyNotReady",
+      });
+      // kstatus reads Stalled as Failed; a missing dependency is not a failure.
+      expect(condition(waiting, "Stalled")).toBeUndefined();
+      expect(waiting.status?.phase).toBe("Pending");
+      expect(server.requests).toHaveLength(0);
+
+      // The Prompt watch brings the Experiment back once the Prompt is versioned.
+      await apply(promptManifest(namespace, server.baseURL));
+      const done = await eventually(
+        "early Completed",
+        async () => {
+          const e = await getExperiment(namespace, "early");
+          return e.status?.phase === "Completed" ? e : undefined;
+        },
+        120_000,
+      );
+      expect(condition(done, "Ready")).toMatchObject({ status: "True", reason: "Completed" });
+      expect(done.status?.progress).toMatchObject({ completed: 20, total: 20 });
+    } finally {
+      await running.stop();
+    }
+  }, 240_000);
+
+  it("starts no new call once the Experiment is being deleted", async () => {
+    const items = arithmeticDataset(200, 9);
+    const { namespace, server } = await setup("exp-delete", 100, items);
+    await apply(promptManifest(namespace, server.baseURL));
+    // Short batches (1 s), so the batch in flight at the deletion ends soon.
+    const running = startManager(client, namespace, { batchSeconds: 1 });
+    try {
+      const manifest = experimentManifest(namespace, "going", inline(items), { concurrency: 2 });
+      // Another controller's finalizer holds the object in deletion (as a foreground delete does).
+      manifest.metadata = { ...manifest.metadata, finalizers: ["test.llmops.dev/hold"] };
+      await apply(manifest);
+      await eventually(
+        "going has results",
+        async () => {
+          const e = await getExperiment(namespace, "going");
+          return (e.status?.progress?.completed ?? 0) >= 4 ? e : undefined;
+        },
+        60_000,
+      );
+      await client.delete(ExperimentType, { namespace, name: "going" });
+      const deleting = await getExperiment(namespace, "going");
+      expect(deleting.metadata?.deletionTimestamp).toBeDefined();
+
+      // The batch in flight ends by its 1 s deadline plus one call (100 ms) per worker; wait
+      // until the request count has stood still for 2 s, then for 5 more seconds (five batch
+      // lengths): a reconcile that ignored the deletion would have started calls by then.
+      let settled = server.requests.length;
+      let stillSince = Date.now();
+      await eventually(
+        "calls stop after the deletion",
+        () => {
+          if (server.requests.length !== settled) {
+            settled = server.requests.length;
+            stillSince = Date.now();
+          }
+          return Promise.resolve(Date.now() - stillSince >= 2000 ? true : undefined);
+        },
+        30_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      expect(server.requests.length).toBe(settled);
+      expect(settled).toBeLessThan(400);
+    } finally {
+      await running.stop();
+      await client.mergePatch(
+        ExperimentType,
+        { namespace, name: "going" },
+        { metadata: { finalizers: null } },
+      );
+    }
+  }, 240_000);
+});
