@@ -8,7 +8,7 @@ import { errorMessage } from "../../kube/errors.js";
 import type { StoredObject } from "../../kube/resources.js";
 import type { PromotionWriter } from "../../promotion/source-promoter.js";
 import type { ObjectContext, ReconcileStep } from "../../runtime/object-reconciler.js";
-import type { ObservedRun } from "./plan-experiment.js";
+import type { ObservedRun } from "./observed.js";
 import { promotionStep } from "./promotion.js";
 import type { ResultRecord } from "./results.js";
 import { trackExperiment } from "./tracking.js";

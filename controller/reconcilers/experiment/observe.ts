@@ -14,12 +14,7 @@ import { MissingSecretError } from "../../kube/secrets.js";
 import { readPromptSnapshot } from "../../prompts/snapshots.js";
 import type { ObjectContext } from "../../runtime/object-reconciler.js";
 import { currentPrices, type PriceTableRef } from "./clients.js";
-import {
-  isFinished,
-  runIdOf,
-  type ObservedExperiment,
-  type ObservedRun,
-} from "./plan-experiment.js";
+import { isFinished, runIdOf, type ObservedExperiment, type ObservedRun } from "./observed.js";
 import { ResultsStore } from "./results-store.js";
 import { pinnedVersion, resolveVariant, type ResolvedVariant } from "./variants.js";
 

@@ -3,12 +3,9 @@ import { scoredRecord } from "./records.fixture.js";
 import type { Experiment, ExperimentStatus } from "../../api/generated/index.js";
 import { defaultPriceTable, mergePriceTables } from "../../backends/llm/index.js";
 import type { StoredObject } from "../../kube/resources.js";
-import {
-  afterBatch,
-  planExperiment,
-  type ObservedExperiment,
-  type ObservedRun,
-} from "./plan-experiment.js";
+import type { ObservedExperiment, ObservedRun } from "./observed.js";
+import { planExperiment } from "./plan-experiment.js";
+import { afterBatch } from "./work.js";
 import { encodeRecord, resultKey, type ResultRecord } from "./results.js";
 import type { ResolvedVariant } from "./variants.js";
 

@@ -7,82 +7,18 @@
 //   not started         → phase Running first (one status write), then batches
 //   otherwise           → one batch of calls, then requeue
 import type { Experiment, ExperimentStatus } from "../../api/generated/index.js";
-import type { DatasetItem } from "../../backends/datasets/items.js";
-import { lookupPrice, type PriceTable } from "../../backends/llm/index.js";
+import { lookupPrice } from "../../backends/llm/index.js";
 import type { StoredObject } from "../../kube/resources.js";
-import { contentHash } from "../../runtime/hash.js";
 import type { Plan, ReconcileStep } from "../../runtime/object-reconciler.js";
 import { decodeJournalWrite, mergeJournal, recoverJournal } from "./journal.js";
-import { analyze, comparisonsOf, primaryMetricOf, variantResults } from "./summary.js";
-import { planBatch, progressOf, spentOf, workUnits, type WorkUnit } from "./work.js";
+import type { BlockedRun, ExperimentActions, ObservedExperiment, ObservedRun } from "./observed.js";
 import { decodeChunk, type ResultRecord } from "./results.js";
-import type { StoredResults } from "./results-store.js";
-import { missingVariables, type ResolvedVariant } from "./variants.js";
-
-/** Why observe could not gather a run: waits clear by themselves, stalls need a spec change. */
-export interface BlockedRun {
-  kind: "wait" | "stall" | "failed";
-  reason: string;
-  message: string;
-  error?: unknown;
-}
-
-/** Everything a run needs, as observe read it. */
-export interface ObservedRun {
-  prices: PriceTable;
-  resolved: ResolvedVariant[];
-  items: DatasetItem[];
-  dataset: NonNullable<ExperimentStatus["dataset"]>;
-  runId: string;
-  stored: StoredResults;
-}
-
-export type ObservedExperiment =
-  | { kind: "finished" }
-  | { kind: "online" }
-  | { kind: "blocked"; blocked: BlockedRun }
-  | { kind: "run"; run: ObservedRun };
-
-/** The writes of one reconcile, in order. */
-export interface ExperimentActions {
-  /** Results and journal objects of earlier runs. */
-  deleteStale: string[];
-  /** What a killed controller's journal left: results, and interrupted claims. */
-  recovered: ResultRecord[];
-  /** The journal is settled (or from another run): the next batch starts a fresh one. */
-  clearJournal: boolean;
-  then:
-    | { kind: "none" }
-    | { kind: "batch"; units: WorkUnit[]; total: number; records: ResultRecord[] }
-    | { kind: "complete"; records: ResultRecord[]; winner: string | null }
-    | { kind: "promotion" };
-}
+import { analyze, comparisonsOf, primaryMetricOf, variantResults } from "./summary.js";
+import { missingVariables } from "./variants.js";
+import { planBatch, progressOf, spentOf, workUnits } from "./work.js";
 
 type ExperimentPlan = Plan<ExperimentStatus, ExperimentActions>;
 type Step = ReconcileStep<ExperimentStatus>;
-
-/** The hash of everything that decides what is sent and how it is scored. */
-export function runIdOf(
-  experiment: Experiment,
-  resolved: readonly ResolvedVariant[],
-  items: readonly DatasetItem[],
-): string {
-  return contentHash({
-    variants: resolved.map((v) => ({ ...v, endpoint: v.endpoint.baseURL })),
-    items,
-    repetitions: experiment.spec.repetitions ?? 1,
-    evaluators: experiment.spec.evaluators,
-  }).slice(0, 16);
-}
-
-/** Whether the current generation's run is over (Completed or Failed). */
-export function isFinished(experiment: Experiment): boolean {
-  const status = experiment.status;
-  return (
-    status?.observedGeneration === experiment.metadata.generation &&
-    (status?.phase === "Completed" || status?.phase === "Failed")
-  );
-}
 
 export function planExperiment(input: {
   object: StoredObject<Experiment>;
@@ -326,56 +262,5 @@ function planRunSteps(
       },
       requeueAfter: 1,
     },
-  };
-}
-
-/** The status after a batch: progress, and whether the calls' failures call for a retry. */
-export function afterBatch(options: {
-  planned: Step;
-  before: readonly ResultRecord[];
-  batch: {
-    records: readonly ResultRecord[];
-    transient: readonly string[];
-    fatal: string | null;
-  };
-  total: number;
-  budget: Experiment["spec"]["budget"];
-}): Step {
-  const { planned, before, batch, total, budget } = options;
-  const all = [...before, ...batch.records];
-  const progress = progressOf(all, total);
-  const status: ExperimentStatus = { ...planned.status, progress };
-  const events = [...(planned.events ?? [])];
-  const warnAt = budget?.warnAtCostUSD;
-  const spentBefore = spentOf(before).costUSD;
-  const spentNow = spentOf(all).costUSD;
-  if (warnAt !== undefined && spentBefore < warnAt && spentNow >= warnAt) {
-    events.push({
-      type: "Warning",
-      reason: "BudgetWarning",
-      action: "Evaluate",
-      note: `spent $${spentNow.toFixed(4)}, past spec.budget.warnAtCostUSD ($${String(warnAt)})${budget?.maxCostUSD !== undefined ? `; the run stops at $${String(budget.maxCostUSD)}` : ""}`,
-    });
-  }
-  if (batch.fatal !== null) {
-    return {
-      status,
-      outcome: { state: "Failed", reason: "ModelCallFailed", message: batch.fatal },
-      events,
-    };
-  }
-  if (batch.records.length === 0 && batch.transient.length > 0) {
-    const message = `${String(batch.transient.length)} calls failed, will retry: ${batch.transient[0] ?? ""}`;
-    return { status, outcome: { state: "Failed", reason: "ModelCallFailed", message }, events };
-  }
-  return {
-    status,
-    outcome: {
-      state: "Progressing",
-      reason: "Evaluating",
-      message: `${String(progress.completed ?? 0)} of ${String(total)} calls done`,
-    },
-    events,
-    requeueAfter: 1,
   };
 }

@@ -21,7 +21,7 @@ import {
 } from "../../promotion/plan.js";
 import { PromotionSourceError, type PromotionWriter } from "../../promotion/source-promoter.js";
 import type { ControllerDeps } from "../../runtime/registry.js";
-import { PromptType } from "../prompt/reconciler.js";
+import { PromptType } from "../../api/kinds.js";
 import { readPromptSnapshot } from "../../prompts/snapshots.js";
 
 export interface PromotionStep {

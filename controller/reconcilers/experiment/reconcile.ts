@@ -22,14 +22,9 @@ import { runnableVariants, type ClientSettings } from "./clients.js";
 import { completeRun, promote, type FinishSettings } from "./finish.js";
 import { CallJournal } from "./journal.js";
 import { observeExperiment, type ObserveSettings } from "./observe.js";
-import {
-  afterBatch,
-  planExperiment,
-  type ExperimentActions,
-  type ObservedExperiment,
-  type ObservedRun,
-} from "./plan-experiment.js";
-import { spentOf } from "./work.js";
+import type { ExperimentActions, ObservedExperiment, ObservedRun } from "./observed.js";
+import { planExperiment } from "./plan-experiment.js";
+import { afterBatch, spentOf } from "./work.js";
 import { ResultsStore } from "./results-store.js";
 import { runBatch } from "./runner.js";
 

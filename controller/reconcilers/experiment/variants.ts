@@ -1,7 +1,7 @@
 // From a variant (Prompt reference + optional model override) to what is sent to the model. Pure.
 //
 // A variant runs the Prompt's live content, or — pinned to a version or label that is not live —
-// the content of that version from its snapshot (see ../prompt/snapshots.ts): the reconciler asks
+// the content of that version from its snapshot (see controller/prompts/snapshots.ts): the reconciler asks
 // `pinnedVersion` which version is needed, reads the snapshot, and hands it to `resolveVariant`.
 import Mustache from "mustache";
 import type {

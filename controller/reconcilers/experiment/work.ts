@@ -1,6 +1,12 @@
 // The units of work of a run, and what the next batch is: which units remain, what has been
 // spent, whether the budget stops the run, and the progress they add up to. Pure.
-import type { ExperimentBudget, ExperimentStatusProgress } from "../../api/generated/index.js";
+import type {
+  Experiment,
+  ExperimentBudget,
+  ExperimentStatus,
+  ExperimentStatusProgress,
+} from "../../api/generated/index.js";
+import type { ReconcileStep } from "../../runtime/object-reconciler.js";
 import type { DatasetItem } from "../../backends/datasets/items.js";
 import { resultKey, type ResultRecord } from "./results.js";
 
@@ -108,4 +114,57 @@ export function progressOf(
 export function round(value: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
+}
+
+type Step = ReconcileStep<ExperimentStatus>;
+
+/** The status after a batch: progress, and whether the calls' failures call for a retry. */
+export function afterBatch(options: {
+  planned: Step;
+  before: readonly ResultRecord[];
+  batch: {
+    records: readonly ResultRecord[];
+    transient: readonly string[];
+    fatal: string | null;
+  };
+  total: number;
+  budget: Experiment["spec"]["budget"];
+}): Step {
+  const { planned, before, batch, total, budget } = options;
+  const all = [...before, ...batch.records];
+  const progress = progressOf(all, total);
+  const status: ExperimentStatus = { ...planned.status, progress };
+  const events = [...(planned.events ?? [])];
+  const warnAt = budget?.warnAtCostUSD;
+  const spentBefore = spentOf(before).costUSD;
+  const spentNow = spentOf(all).costUSD;
+  if (warnAt !== undefined && spentBefore < warnAt && spentNow >= warnAt) {
+    events.push({
+      type: "Warning",
+      reason: "BudgetWarning",
+      action: "Evaluate",
+      note: `spent $${spentNow.toFixed(4)}, past spec.budget.warnAtCostUSD ($${String(warnAt)})${budget?.maxCostUSD !== undefined ? `; the run stops at $${String(budget.maxCostUSD)}` : ""}`,
+    });
+  }
+  if (batch.fatal !== null) {
+    return {
+      status,
+      outcome: { state: "Failed", reason: "ModelCallFailed", message: batch.fatal },
+      events,
+    };
+  }
+  if (batch.records.length === 0 && batch.transient.length > 0) {
+    const message = `${String(batch.transient.length)} calls failed, will retry: ${batch.transient[0] ?? ""}`;
+    return { status, outcome: { state: "Failed", reason: "ModelCallFailed", message }, events };
+  }
+  return {
+    status,
+    outcome: {
+      state: "Progressing",
+      reason: "Evaluating",
+      message: `${String(progress.completed ?? 0)} of ${String(total)} calls done`,
+    },
+    events,
+    requeueAfter: 1,
+  };
 }
