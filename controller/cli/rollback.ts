@@ -16,6 +16,15 @@ import { CommandExit, UsageError } from "./command-errors.js";
 import { ExitCode } from "./exit-codes.js";
 import type { CliIo } from "./program.js";
 
+/**
+ * The rollback cannot be made as asked in this repository (exit 1): the object is not in git, has
+ * no earlier version, or its file has uncommitted edits. Usage errors (exit 2) are for the command
+ * line itself.
+ */
+export class RollbackFailure extends Error {
+  override name = "RollbackFailure";
+}
+
 export interface ObjectSelector {
   kind: string;
   name: string;
@@ -147,14 +156,19 @@ export async function runRollback(
   try {
     root = (await git.revparse(["--show-toplevel"])).trim();
   } catch (err: unknown) {
-    throw new UsageError(`${options.repo} is not inside a git working tree`, { cause: err });
+    throw new RollbackFailure(
+      `${options.repo} is not inside a git working tree; pass -C <checkout>`,
+      {
+        cause: err,
+      },
+    );
   }
   const repoGit = gitAt(root);
   const selector = parseObjectSelector(crds, target, options.namespace);
   const head = (await repoGit.revparse(["HEAD"])).trim();
   const atHead = await findObjectAt(repoGit, head, options.paths, selector);
   if (atHead.length === 0) {
-    throw new UsageError(
+    throw new RollbackFailure(
       `${describe(selector)} is not defined under ${options.paths.join(", ")} at HEAD; ` +
         "to bring back a deleted object, git revert the commit that removed it",
     );
@@ -165,8 +179,16 @@ export async function runRollback(
     );
   }
   const current = atHead[0] as FoundObject;
+  // The file is rewritten and committed whole: edits not yet committed would be overwritten or
+  // committed under the rollback's message. Refuse before anything is written.
+  const dirty = (await repoGit.raw(["status", "--porcelain", "--", current.file])).trim();
+  if (dirty !== "") {
+    throw new RollbackFailure(
+      `${current.file} has uncommitted changes; commit or stash them, then run the rollback again`,
+    );
+  }
   if (current.inList) {
-    throw new UsageError(
+    throw new RollbackFailure(
       `${describe(selector)} is inside a kind: List in ${current.file}; roll it back by hand`,
     );
   }
@@ -194,7 +216,7 @@ export async function runRollback(
       const beforeValue = before[0]?.value;
       if (beforeValue !== undefined && canonicalJson(beforeValue) === wanted) continue;
       if (parent === undefined || before.length === 0) {
-        throw new UsageError(
+        throw new RollbackFailure(
           `${describe(selector)} was created in ${short(commit)} and has not changed since; ` +
             "there is no earlier version to roll back to",
         );
@@ -203,7 +225,7 @@ export async function runRollback(
       break;
     }
     if (found === undefined) {
-      throw new UsageError(
+      throw new RollbackFailure(
         `no commit changing ${describe(selector)} found in the history of ${current.file}`,
       );
     }
@@ -214,7 +236,7 @@ export async function runRollback(
   const old = await findObjectAt(repoGit, restoreFrom, options.paths, selector);
   const previous = old[0];
   if (previous === undefined) {
-    throw new UsageError(
+    throw new RollbackFailure(
       `${describe(selector)} does not exist at ${short(restoreFrom)}; nothing to restore`,
     );
   }
@@ -226,7 +248,7 @@ export async function runRollback(
   const text = await readFile(path, "utf8");
   const replacement = previous.inList ? undefined : documentSource(oldText, previous.documentIndex);
   if (replacement === undefined) {
-    throw new UsageError(
+    throw new RollbackFailure(
       `${describe(selector)} is inside a kind: List at ${short(restoreFrom)}; roll it back by hand`,
     );
   }
@@ -273,13 +295,20 @@ export function registerRollbackCommand(program: Command, io: CliIo): void {
         target: string,
         opts: { to?: string; push: boolean; namespace?: string; repo: string; path: string[] },
       ) => {
-        const result = await runRollback(target, {
-          repo: opts.repo,
-          paths: opts.path,
-          push: opts.push,
-          ...(opts.to !== undefined && { to: opts.to }),
-          ...(opts.namespace !== undefined && { namespace: opts.namespace }),
-        });
+        let result: RollbackResult | undefined;
+        try {
+          result = await runRollback(target, {
+            repo: opts.repo,
+            paths: opts.path,
+            push: opts.push,
+            ...(opts.to !== undefined && { to: opts.to }),
+            ...(opts.namespace !== undefined && { namespace: opts.namespace }),
+          });
+        } catch (err: unknown) {
+          if (!(err instanceof RollbackFailure)) throw err;
+          io.stderr(`llmops rollback: ${err.message}\n`);
+          throw new CommandExit(ExitCode.Failure);
+        }
         if (result === undefined) {
           io.stderr(
             `llmops rollback: ${target} already matches that revision; nothing to commit\n`,
