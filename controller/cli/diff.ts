@@ -10,7 +10,7 @@ import type { ManifestInput } from "../api/manifests/validate-manifests.js";
 import { createObjectValidator } from "../api/validation/object-validator.js";
 import type { KubeClient } from "../kube/client.js";
 import { errorMessage } from "../kube/errors.js";
-import { ConfigMapType, type KubeObject } from "../kube/resources.js";
+import { ConfigMapType, type ConfigMap, type KubeObject } from "../kube/resources.js";
 import { comparable, fieldChanges, type FieldChange } from "../gitsync/field-diff.js";
 import { gitAt, readManifestsAt } from "../gitsync/git-repository.js";
 import { loadRevision, resourceTypeFor, type LoadedRevision } from "../gitsync/revision.js";
@@ -141,13 +141,10 @@ export async function computeDiff(
   }
 
   // Prune: what the source's inventory holds that is no longer wanted (and would really go).
-  const inventories = await client.list<KubeObject & { data?: Record<string, string> }>(
-    ConfigMapType,
-    {
-      labelSelector: `${statusSourceLabel}=${source}`,
-      ...(statusNamespace !== undefined && { namespace: statusNamespace }),
-    },
-  );
+  const inventories = await client.list<ConfigMap>(ConfigMapType, {
+    labelSelector: `${statusSourceLabel}=${source}`,
+    ...(statusNamespace !== undefined && { namespace: statusNamespace }),
+  });
   const state = inventories.items.map(decodeSyncState).find((s) => s !== undefined);
   if (state === undefined) {
     report.pruneUnknown = true;

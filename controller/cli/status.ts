@@ -5,7 +5,12 @@ import { llmopsKinds } from "../api/generated/index.js";
 import type { KubeClient } from "../kube/client.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NotFoundError, TransientError } from "../kube/errors.js";
-import { ConfigMapType, type KubeObject, type StoredObject } from "../kube/resources.js";
+import {
+  ConfigMapType,
+  type ConfigMap,
+  type KubeObject,
+  type StoredObject,
+} from "../kube/resources.js";
 import { revisionAnnotation, sourceAnnotation, syncStatusLabel } from "../api/well-known.js";
 import { decodeSyncState } from "../gitsync/sync-status.js";
 import { cliKubeClient } from "./cluster-client.js";
@@ -124,13 +129,10 @@ export async function collectStatus(
       });
     }
   }
-  const configMaps = await client.list<KubeObject & { data?: Record<string, string> }>(
-    ConfigMapType,
-    {
-      labelSelector: `${syncStatusLabel}=true`,
-      ...(options.namespace !== undefined && { namespace: options.namespace }),
-    },
-  );
+  const configMaps = await client.list<ConfigMap>(ConfigMapType, {
+    labelSelector: `${syncStatusLabel}=true`,
+    ...(options.namespace !== undefined && { namespace: options.namespace }),
+  });
   const sources: SourceRow[] = [];
   for (const cm of configMaps.items) {
     const state = decodeSyncState(cm);

@@ -7,7 +7,7 @@
 // `inventory.json` are the complete records `llmops status` and the syncer read. The inventory is
 // the list of objects this source applied: the only objects it may ever prune.
 import type { KubeClient } from "../kube/client.js";
-import { ConfigMapType, type KubeObject, type StoredObject } from "../kube/resources.js";
+import { ConfigMapType, type ConfigMap, type StoredObject } from "../kube/resources.js";
 import type { Condition } from "../runtime/conditions.js";
 import {
   gitSyncFieldManager,
@@ -66,17 +66,13 @@ export interface StoredSyncState {
   configMap: StoredObject;
 }
 
-interface SyncConfigMap extends KubeObject {
-  data?: Record<string, string>;
-}
-
 /** Reads the ConfigMap of `source`, or undefined when it was never written. */
 export async function readSyncState(
   client: KubeClient,
   namespace: string,
   source: string,
 ): Promise<StoredSyncState | undefined> {
-  const cm = await client.tryGet<SyncConfigMap>(ConfigMapType, {
+  const cm = await client.tryGet<ConfigMap>(ConfigMapType, {
     namespace,
     name: statusConfigMapName(source),
   });
@@ -84,7 +80,7 @@ export async function readSyncState(
 }
 
 /** Decodes a status ConfigMap (as listed by `llmops status`). */
-export function decodeSyncState(cm: StoredObject<SyncConfigMap>): StoredSyncState | undefined {
+export function decodeSyncState(cm: StoredObject<ConfigMap>): StoredSyncState | undefined {
   try {
     const status = JSON.parse(cm.data?.["status.json"] ?? "") as SourceSyncStatus;
     const inventory = JSON.parse(cm.data?.["inventory.json"] ?? "[]") as InventoryEntry[];
@@ -103,7 +99,7 @@ export function syncConfigMap(
   namespace: string,
   status: SourceSyncStatus,
   inventory: readonly InventoryEntry[],
-): SyncConfigMap & { metadata: { name: string; namespace: string } } {
+): ConfigMap & { metadata: { name: string; namespace: string } } {
   const ready = readyCondition(status);
   const data: Record<string, string> = {
     source: status.source,
