@@ -12,11 +12,13 @@ import { KubeTransport } from "../kube/transport.js";
 import { createLogger, parseLogLevel } from "../log/logger.js";
 import { startProbeServer } from "../runtime/http-server.js";
 import { Manager } from "../runtime/manager.js";
+import { systemClock } from "../runtime/clock.js";
 import { RuntimeMetrics } from "../runtime/metrics.js";
 import type { ControllerSetup } from "../runtime/registry.js";
 import { promptController } from "../reconcilers/prompt/reconciler.js";
 import { experimentController } from "../reconcilers/experiment/reconciler.js";
 import type { CliIo } from "./program.js";
+import { versionProbe, waitForApiServer } from "./wait-for-apiserver.js";
 import { gitSourcePromoter, type PromotionWriter } from "../promotion/source-promoter.js";
 import {
   collectGitSources,
@@ -171,10 +173,8 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   const kubeConfig = loadKubeConfig(
     flags.kubeconfig !== undefined ? { path: flags.kubeconfig } : {},
   );
-  const client = new KubeClient({
-    transport: new KubeTransport({ kubeConfig, userAgent: "llmops-controller" }),
-    fieldManager: controllerFieldManager,
-  });
+  const transport = new KubeTransport({ kubeConfig, userAgent: "llmops-controller" });
+  const client = new KubeClient({ transport, fieldManager: controllerFieldManager });
   const gitSources = await collectGitSources(flags);
   const identity = `${hostname()}_${randomBytes(4).toString("hex")}`;
   const metrics = new RuntimeMetrics();
@@ -238,6 +238,7 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   };
   signals.on("SIGTERM", onSignal);
   signals.on("SIGINT", onSignal);
+  let waiting = true;
   const gitSync = await startGitSync({
     flags,
     sources: gitSources,
@@ -248,7 +249,11 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   const probes = await startProbeServer({
     address: flags.metricsAddr,
     metrics,
-    health: manager,
+    health: {
+      // Alive while it waits for the apiserver: restarting the pod would not bring that closer.
+      isHealthy: () => waiting || manager.isHealthy(),
+      isReady: () => manager.isReady(),
+    },
     logger,
     routes: gitSync.routes,
   });
@@ -261,13 +266,32 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
     },
     "starting controller",
   );
+  // The runtime's timers (retry backoff, watchdogs) are unref'd so that they never hold a finished
+  // process open; while the controller runs, running it is what the process is for. Without this,
+  // a controller without the HTTP server whose apiserver is unreachable has nothing keeping the
+  // event loop alive between retries, and the process ends mid-way (exit 13 under top-level await).
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
   try {
+    const reached = await waitForApiServer({
+      probe: versionProbe(transport),
+      server: transport.server,
+      logger,
+      clock: systemClock(),
+      stop: stop.signal,
+    });
+    waiting = false;
+    if (!reached) {
+      logger.info("controller stopped");
+      return;
+    }
     const exit = await manager.run(stop.signal);
     if (exit === "leadershipLost") {
       throw new Error("leadership lost; exiting so that a fresh process can campaign again");
     }
     logger.info("controller stopped");
   } finally {
+    waiting = false;
+    clearInterval(keepAlive);
     signals.off("SIGTERM", onSignal);
     signals.off("SIGINT", onSignal);
     await gitSync.stop();
