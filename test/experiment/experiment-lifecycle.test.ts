@@ -117,7 +117,7 @@ describe("Experiment lifecycle", () => {
       );
       await client.delete(ExperimentType, { namespace, name: "going" });
       const deleting = await getExperiment(namespace, "going");
-      expect(deleting.metadata?.deletionTimestamp).toBeDefined();
+      expect(deleting.metadata.deletionTimestamp).toBeDefined();
 
       // The batch in flight ends by its 1 s deadline plus one call (100 ms) per worker; wait
       // until the request count has stood still for 2 s, then for 5 more seconds (five batch
