@@ -124,10 +124,13 @@ async function reconcileObject<T extends Reconciled<S>, S extends KstatusFields,
   if (isBeingDeleted(object)) {
     // Nothing new starts for an object on its way out (a foreground delete can take a while).
     const finalizer = kind.finalizer;
-    if (finalizer !== undefined && hasFinalizer(object, finalizer.name)) {
-      await finalizer.finalize(object, context);
-      await removeFinalizer(deps.client, kind.type, object, finalizer.name);
-    }
+    if (finalizer === undefined || !hasFinalizer(object, finalizer.name)) return undefined;
+    // Read it fresh: right after our own finalizer removal the cache can still show it, and
+    // cleaning up outside the cluster twice is what a finalizer is there to avoid.
+    const current = await deps.client.tryGet<T>(kind.type, request, { signal: context.signal });
+    if (current === undefined || !hasFinalizer(current, finalizer.name)) return undefined;
+    await finalizer.finalize(current, context);
+    await removeFinalizer(deps.client, kind.type, current, finalizer.name);
     return undefined;
   }
   if (kind.suspended ? kind.suspended(object) : object.spec?.suspend === true) {
