@@ -475,6 +475,14 @@ export interface ModelDeploymentStrategyCanaryAnalysis {
    */
   failureLimit?: number;
   /**
+   * Measurements in a row that may error (provider unreachable, an empty or NaN result) before the
+   * rollout aborts; an error alone is not a failure. Defaults to 4.
+   * Integer.
+   * Range: >= 0, <= 100.
+   * @defaultValue `4`
+   */
+  consecutiveErrorLimit?: number;
+  /**
    * The metrics.
    * Max items: 8.
    */
@@ -547,6 +555,14 @@ export interface ModelDeploymentStrategyCanaryAnalysisMetric {
    * Max length: 128.
    */
   successCondition: string;
+  /**
+   * Comparison that marks a measurement failed, such as "result >= 0.05". Without it, a measurement
+   * that misses successCondition fails; with it, one that meets neither is inconclusive and pauses
+   * the rollout.
+   * Pattern: `^result *(<|<=|>|>=|==|!=) *-?[0-9]+(\.[0-9]+)?$`
+   * Max length: 128.
+   */
+  failureCondition?: string;
   /** A PromQL query that returns one number. */
   prometheus?: ModelDeploymentStrategyCanaryAnalysisMetricPrometheus;
   /** A metric from an Experiment's latest results for the canary's variant. */
