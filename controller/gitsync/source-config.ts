@@ -1,5 +1,7 @@
 // Git sources: what the controller follows. Read from the `gitSync:` section of the controller's
 // config file and/or `--git-source` flags; everything here is pure (parsing, defaults, checks).
+import { errorMessage } from "../kube/errors.js";
+import { parseDuration as parseGoDuration } from "../runtime/duration.js";
 import { parse as parseYaml } from "yaml";
 
 /** A Secret in the controller's namespace, and (where one value is meant) its key. */
@@ -59,23 +61,13 @@ export const cliSourceName = "local";
 export const defaultIntervalMs = 60_000;
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const durationPart = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** Parses a Go-style duration (`30s`, `1m30s`, `500ms`, `2h`) into milliseconds. */
 export function parseDuration(value: string): number {
-  const text = value.trim();
-  let total = 0;
-  let consumed = 0;
-  for (const match of text.matchAll(durationPart)) {
-    if (match.index !== consumed) break;
-    total += Number(match[1]) * (unitMs[match[2] ?? ""] ?? 0);
-    consumed += match[0].length;
+  try {
+    return parseGoDuration(value);
+  } catch (error) {
+    throw new GitSourceConfigError(errorMessage(error), { cause: error });
   }
-  if (text === "" || consumed !== text.length) {
-    throw new GitSourceConfigError(`"${value}" is not a duration; write it like 30s, 5m or 1m30s`);
-  }
-  return total;
 }
 
 /** The URL as it may be shown: any `user:password@` part is removed. */

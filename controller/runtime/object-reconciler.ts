@@ -61,7 +61,13 @@ export interface ObjectContext extends ReconcileContext {
   now: string;
 }
 
-type Reconciled<S> = KubeObject & { spec?: { suspend?: boolean }; status?: S };
+type Reconciled<S> = KubeObject & { spec?: object; status?: S };
+
+/** `spec.suspend: true`, the convention of Flux's kinds and ours. */
+function specSuspended(object: KubeObject & { spec?: object }): boolean {
+  const spec = object.spec as { suspend?: unknown } | undefined;
+  return spec?.suspend === true;
+}
 
 /** A kind's reconciler, as the skeleton runs it. */
 export interface ObjectReconciler<
@@ -133,7 +139,7 @@ async function reconcileObject<T extends Reconciled<S>, S extends KstatusFields,
     await removeFinalizer(deps.client, kind.type, current, finalizer.name);
     return undefined;
   }
-  if (kind.suspended ? kind.suspended(object) : object.spec?.suspend === true) {
+  if (kind.suspended ? kind.suspended(object) : specSuspended(object)) {
     context.log.debug("suspended");
     return undefined;
   }

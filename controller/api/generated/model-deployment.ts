@@ -60,6 +60,14 @@ export interface ModelDeploymentSpec {
    * @defaultValue `false`
    */
   abort?: boolean;
+  /**
+   * How long a new revision may take to become available before the rollout is Degraded (traffic
+   * stays on the stable revision). Defaults to 600.
+   * Integer.
+   * Range: >= 10, <= 86400.
+   * @defaultValue `600`
+   */
+  progressDeadlineSeconds?: number;
 }
 
 /** Observed state, written by the controller only. */
@@ -94,6 +102,11 @@ export interface ModelDeploymentStatus {
    * Range: >= 0, <= 100.
    */
   canaryWeight?: number;
+  /**
+   * Where the rollout of canaryRevision stands, kept so that a controller restart neither restarts
+   * a pause nor repeats a measurement.
+   */
+  rollout?: ModelDeploymentStatusRollout;
   /**
    * Revisions that are running, newest first.
    * Max items: 16.
@@ -220,6 +233,59 @@ export interface ModelDeploymentRollbackWindow {
   revisions?: number;
 }
 
+/**
+ * Where the rollout of canaryRevision stands, kept so that a controller restart neither restarts a
+ * pause nor repeats a measurement.
+ */
+export interface ModelDeploymentStatusRollout {
+  /** When the rollout of canaryRevision began. */
+  startedAt?: string;
+  /** When the current step began (a pause ends duration after it). */
+  stepStartedAt?: string;
+  /**
+   * Successful measurement rounds of the current analysis step.
+   * Integer.
+   * Range: >= 0.
+   */
+  measurementsTaken?: number;
+  /**
+   * Failed measurements in this rollout.
+   * Integer.
+   * Range: >= 0.
+   */
+  failures?: number;
+  /**
+   * Measurements in a row that errored.
+   * Integer.
+   * Range: >= 0.
+   */
+  consecutiveErrors?: number;
+  /** When the last measurement round was taken. */
+  lastMeasuredAt?: string;
+  /**
+   * The value of the llmops.dev/retry annotation last acted on: a new value retries an aborted or
+   * inconclusive rollout once.
+   * Max length: 253.
+   */
+  retryToken?: string;
+  /**
+   * A measurement met neither condition: the rollout holds until it is promoted or retried (a new
+   * value of the annotation llmops.dev/retry).
+   */
+  inconclusive?: boolean;
+  /**
+   * The revision whose rollout the analysis aborted; set the annotation llmops.dev/retry to a new
+   * value to roll it out again.
+   * Max length: 63.
+   */
+  abortedRevision?: string;
+  /**
+   * Why the rollout stopped or waits, for people.
+   * Max length: 1024.
+   */
+  message?: string;
+}
+
 /** One model revision and the workload serving it. */
 export interface ModelDeploymentStatusRevision {
   /**
@@ -240,6 +306,11 @@ export interface ModelDeploymentStatusRevision {
   weight?: number;
   /** Whether its Deployment is available. */
   ready?: boolean;
+  /**
+   * Stable (serves the stable share), Canary (being rolled out) or Warm (a previous stable revision
+   * kept at one replica for instant rollback).
+   */
+  role?: "Stable" | "Canary" | "Warm";
   /** When the revision was first deployed. */
   createdAt?: string;
 }

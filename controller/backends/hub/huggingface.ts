@@ -13,6 +13,7 @@ import {
   downloadFile,
   fileDownloadInfo,
   HubApiError,
+  modelInfo,
   InvalidApiResponseFormatError,
 } from "@huggingface/hub";
 
@@ -405,4 +406,53 @@ function message(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
   return err.message + cause;
+}
+
+/** Resolves a model repository's branch or tag to its commit (a full commit sha needs no call). */
+export async function resolveModelRevision(options: {
+  endpoint: string;
+  repo: string;
+  revision: string;
+  token: string | null;
+  fetch?: typeof fetch;
+}): Promise<string> {
+  const { repo, revision, token } = options;
+  if (commitPattern.test(revision)) return revision; // air-gapped clusters pin commits
+  const hubUrl = options.endpoint.replace(/\/+$/, "");
+  try {
+    const info = await modelInfo({
+      name: repo,
+      revision,
+      hubUrl,
+      additionalFields: ["sha"],
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(token === null ? {} : { accessToken: token }),
+    });
+    if (typeof info.sha !== "string" || !commitPattern.test(info.sha)) {
+      throw new HubError(`the Hub at ${hubUrl} did not resolve ${repo}@${revision} to a commit`);
+    }
+    return info.sha;
+  } catch (err: unknown) {
+    if (err instanceof HubError) throw err;
+    const status = err instanceof HubApiError ? err.statusCode : undefined;
+    const what = `model ${repo}@${revision} on ${hubUrl}`;
+    if (status === 401 || status === 403) {
+      throw new HubAuthError(
+        `${what}: ${errorText(err)}; for a private or gated model set spec.model.huggingFace.tokenSecretRef to a token that can read it`,
+      );
+    }
+    if (status === 404) {
+      throw new HubNotFoundError(
+        `${what} does not exist: fix spec.model.huggingFace.repo or revision`,
+        {
+          missing: "repo",
+        },
+      );
+    }
+    throw new HubUnavailableError(`${what}: ${errorText(err)}`);
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -4,6 +4,7 @@
 //
 //   GET  /api/datasets/{owner}/{name}/revision/{rev}?expand=…   repo info at a revision (sha, private…)
 //   GET  /api/datasets/{owner}/{name}                           the same at main
+//   GET  /api/models/{owner}/{name}[/revision/{rev}]            a model repo's info (the same store)
 //   GET|HEAD /datasets/{owner}/{name}/resolve/{rev}/{path}      file bytes; Range; X-Repo-Commit, ETag
 //   GET|HEAD /cdn/{sha256}                                      LFS storage the resolve route redirects to
 //
@@ -180,7 +181,8 @@ export class HubTestServer {
       }
       const url = new URL(rawUrl, "http://hub.invalid");
       const segments = url.pathname.split("/").slice(1);
-      if (segments[0] === "api" && segments[1] === "datasets") {
+      // Models and datasets share one store: a test names the repos it serves.
+      if (segments[0] === "api" && (segments[1] === "datasets" || segments[1] === "models")) {
         this.serveRepoInfo(req, res, url, segments.slice(2));
       } else if (segments[0] === "datasets" && segments[3] === "resolve") {
         this.serveResolve(req, res, segments.slice(1));

@@ -1,0 +1,176 @@
+// What a ModelDeployment reconcile reads: the model resolved to something immutable (a Hub commit,
+// a Succeeded TrainingJob's output), the revisions' Deployments (cache), and the route's status as
+// a Gateway controller reported it. Reads only.
+import type { ModelDeployment, TrainingJob } from "../../api/generated/index.js";
+import { TrainingJobType } from "../../api/kinds.js";
+import { TransientError } from "../../kube/errors.js";
+import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
+import {
+  DeploymentType,
+  HTTPRouteType,
+  type KubeObject,
+  type StoredObject,
+} from "../../kube/resources.js";
+import type { ObjectContext } from "../../runtime/object-reconciler.js";
+import type { ObservedModelDeployment } from "./plan.js";
+import { modelDeploymentLabel, type ResolvedModel } from "./workloads.js";
+
+type Deployment = KubeObject & {
+  spec?: { replicas?: number };
+  status?: {
+    observedGeneration?: number;
+    availableReplicas?: number;
+    conditions?: { type: string; status: string }[];
+  };
+};
+type Route = KubeObject & {
+  status?: {
+    parents?: {
+      conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    }[];
+  };
+};
+
+export interface ModelSettings {
+  /** Hub URL for models that name none (the HF_ENDPOINT convention). */
+  huggingFaceEndpoint: string;
+  /** Branches and tags resolved once per generation in this process, by uid. */
+  resolved: Map<string, { key: string; model: ResolvedModel }>;
+}
+
+export async function observeModelDeployment(
+  settings: ModelSettings,
+  object: StoredObject<ModelDeployment>,
+  context: ObjectContext,
+): Promise<ObservedModelDeployment> {
+  const { deps } = context;
+  const namespace = object.metadata.namespace ?? "";
+  const deployments = new Map<string, { available: boolean; replicas: number }>();
+  for (const d of deps.cache.list<Deployment>(DeploymentType, { namespace })) {
+    if (d.metadata.labels?.[modelDeploymentLabel] !== object.metadata.name) continue;
+    if (
+      !d.metadata.ownerReferences?.some(
+        (o) => o.controller === true && o.uid === object.metadata.uid,
+      )
+    )
+      continue;
+    const current = (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
+    const available =
+      current &&
+      (d.status?.availableReplicas ?? 0) >= 1 &&
+      d.status?.conditions?.some((c) => c.type === "Available" && c.status === "True") === true;
+    deployments.set(d.metadata.name, { available, replicas: d.spec?.replicas ?? 1 });
+  }
+  // Not watched (clusters without the Gateway API CRDs still run every other kind): read it.
+  const route = object.spec.route
+    ? await deps.client
+        .tryGet<Route>(HTTPRouteType, { namespace, name: object.metadata.name })
+        .catch(() => undefined)
+    : undefined;
+  const routeParents = (route?.status?.parents ?? []).flatMap((p) => p.conditions ?? []);
+  return { model: await resolveModel(settings, object, context), deployments, routeParents };
+}
+
+async function resolveModel(
+  settings: ModelSettings,
+  object: StoredObject<ModelDeployment>,
+  { deps }: ObjectContext,
+): Promise<ObservedModelDeployment["model"]> {
+  const namespace = object.metadata.namespace ?? "";
+  const hf = object.spec.model.huggingFace;
+  if (hf) {
+    const revision = hf.revision ?? "main";
+    const key = `${hf.repo}@${revision}#${String(object.metadata.generation ?? 0)}`;
+    const kept = settings.resolved.get(object.metadata.uid);
+    if (kept?.key === key) return { ok: true, model: kept.model };
+    let token: string | null;
+    try {
+      token = hf.tokenSecretRef
+        ? await readSecretValue(
+            deps.client,
+            namespace,
+            hf.tokenSecretRef,
+            "spec.model.huggingFace.tokenSecretRef",
+          )
+        : null;
+    } catch (error) {
+      if (error instanceof MissingSecretError) {
+        return { ok: false, kind: "wait", reason: "SecretNotFound", message: error.message };
+      }
+      throw error;
+    }
+    const hub = await import("../../backends/hub/huggingface.js");
+    let commit: string;
+    try {
+      commit = await hub.resolveModelRevision({
+        endpoint: settings.huggingFaceEndpoint,
+        repo: hf.repo,
+        revision,
+        token,
+      });
+    } catch (error) {
+      if (error instanceof hub.HubUnavailableError) {
+        throw new TransientError(error.message, { cause: error });
+      }
+      if (error instanceof hub.HubError) {
+        return { ok: false, kind: "stall", reason: "ModelNotFound", message: error.message };
+      }
+      throw error;
+    }
+    const model: ResolvedModel = {
+      source: `${hf.repo}@${commit}`,
+      model: { repo: hf.repo, revision: commit },
+    };
+    settings.resolved.set(object.metadata.uid, { key, model });
+    return { ok: true, model };
+  }
+  const ref = object.spec.model.trainingJobRef;
+  if (!ref) {
+    return {
+      ok: false,
+      kind: "stall",
+      reason: "InvalidModel",
+      message: "spec.model: set huggingFace or trainingJobRef",
+    };
+  }
+  const job = deps.cache.get<TrainingJob & KubeObject>(TrainingJobType, {
+    namespace,
+    name: ref.name,
+  });
+  if (job === undefined) {
+    return {
+      ok: false,
+      kind: "wait",
+      reason: "TrainingJobNotFound",
+      message: `TrainingJob ${ref.name} does not exist yet; the revision waits for it to Succeed`,
+    };
+  }
+  const output = job.status?.output;
+  if (
+    job.status?.phase !== "Succeeded" ||
+    output === undefined ||
+    (output.repo === undefined && output.path === undefined)
+  ) {
+    return {
+      ok: false,
+      kind: "wait",
+      reason: "TrainingJobNotSucceeded",
+      message: `TrainingJob ${ref.name} is ${job.status?.phase ?? "Pending"}; the revision waits for it to Succeed`,
+    };
+  }
+  const weights =
+    output.path !== undefined
+      ? { path: output.path }
+      : { repo: output.repo ?? "", ...(output.revision ? { revision: output.revision } : {}) };
+  const base = job.spec.baseModel;
+  const source = `trainingjob/${ref.name}@${job.status.runId ?? ""}`;
+  // A LoRA run's output is an adapter, served on its base model.
+  const model: ResolvedModel = job.spec.lora
+    ? {
+        source,
+        model: { repo: base.repo, ...(base.revision ? { revision: base.revision } : {}) },
+        adapter: weights,
+      }
+    : { source, model: weights };
+  return { ok: true, model };
+}
