@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { scoreMean, scoreWindow, type ListedScore } from "./langfuse.js";
+import type { Measurement } from "./provider.js";
+
+describe("scoreMean", () => {
+  const rows: { name: string; scores: ListedScore[]; want: Measurement | RegExp }[] = [
+    {
+      name: "numeric scores",
+      scores: [
+        { dataType: "NUMERIC", value: 4 },
+        { dataType: "NUMERIC", value: 5 },
+        { dataType: "NUMERIC", value: 3 },
+      ],
+      want: { ok: true, value: 4 },
+    },
+    {
+      name: "boolean scores are 0/1",
+      scores: [
+        { dataType: "BOOLEAN", value: 1 },
+        { dataType: "BOOLEAN", value: 0 },
+        { dataType: "BOOLEAN", value: 1 },
+        { dataType: "BOOLEAN", value: 1 },
+      ],
+      want: { ok: true, value: 0.75 },
+    },
+    {
+      name: "categorical and text scores are left out",
+      scores: [
+        { dataType: "NUMERIC", value: 2 },
+        { dataType: "CATEGORICAL", value: "good" },
+        { dataType: "TEXT", value: "fine" },
+      ],
+      want: { ok: true, value: 2 },
+    },
+    {
+      name: "a score without a dataType counts as numeric",
+      scores: [{ value: 0.5 }],
+      want: { ok: true, value: 0.5 },
+    },
+    { name: "no scores", scores: [], want: /^no scores named q/ },
+    {
+      name: "only categorical scores",
+      scores: [
+        { dataType: "CATEGORICAL", value: "good" },
+        { dataType: "TEXT", value: "x" },
+      ],
+      want: /^no numeric scores named q.* \(only CATEGORICAL, TEXT, which have no mean\)/,
+    },
+  ];
+  it.each(rows)("$name", ({ scores, want }) => {
+    const got = scoreMean(scores, "named q on traces tagged r");
+    if (want instanceof RegExp) {
+      expect(got.ok).toBe(false);
+      expect(got.ok ? "" : got.error).toMatch(want);
+    } else {
+      expect(got).toEqual(want);
+    }
+  });
+});
+
+describe("scoreWindow", () => {
+  const now = Date.parse("2026-12-01T10:00:00.000Z");
+  it.each([
+    { window: "5m", from: "2026-12-01T09:55:00.000Z" },
+    { window: "1h30m", from: "2026-12-01T08:30:00.000Z" },
+    { window: "500ms", from: "2026-12-01T09:59:59.500Z" },
+  ])("$window", ({ window, from }) => {
+    expect(scoreWindow(now, window)).toEqual({ from, to: "2026-12-01T10:00:00.000Z" });
+  });
+});
