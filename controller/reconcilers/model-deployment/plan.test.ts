@@ -1,0 +1,168 @@
+import { describe, expect, it } from "vitest";
+import type { ModelDeployment, ModelDeploymentStatus } from "../../api/generated/index.js";
+import type { StoredObject } from "../../kube/resources.js";
+import { planModelDeployment, type ObservedModelDeployment } from "./plan.js";
+import { revisionName, servingArgs, type ResolvedModel } from "./workloads.js";
+
+const now = Date.parse("2026-12-01T10:00:00Z");
+const model: ResolvedModel = {
+  source: "acme/coder@" + "a".repeat(40),
+  model: { repo: "acme/coder", revision: "a".repeat(40) },
+};
+
+function object(status: ModelDeploymentStatus = {}, spec: Partial<ModelDeployment["spec"]> = {}) {
+  return {
+    apiVersion: "llmops.dev/v1alpha1",
+    kind: "ModelDeployment",
+    metadata: { name: "coder", namespace: "ns", uid: "u1", resourceVersion: "1", generation: 3 },
+    spec: {
+      model: { huggingFace: { repo: "acme/coder" } },
+      runtime: { replicas: 3 },
+      route: { parentRefs: [{ name: "gw" }] },
+      strategy: { type: "Immediate" },
+      rollbackWindow: { revisions: 1 },
+      ...spec,
+    },
+    status,
+  } as StoredObject<ModelDeployment>;
+}
+
+const observed = (
+  deployments: Record<string, { available: boolean; replicas: number }>,
+): ObservedModelDeployment => ({
+  model: { ok: true, model },
+  deployments: new Map(Object.entries(deployments)),
+  routeParents: [],
+});
+
+describe("planModelDeployment", () => {
+  const desired = revisionName(object(), model);
+
+  it("names the revision from the model and runtime, not the replicas", () => {
+    expect(desired).toMatch(/^coder-[0-9a-f]{10}$/);
+    expect(revisionName(object({}, { runtime: { replicas: 9 } }), model)).toBe(desired);
+    expect(revisionName(object({}, { runtime: { replicas: 3, args: ["--x"] } }), model)).not.toBe(
+      desired,
+    );
+  });
+
+  it("a new revision once Available: stable, the old one warm at one replica, the oldest warm removed", () => {
+    const plan = planModelDeployment({
+      object: object({
+        stableRevision: "coder-old",
+        revisions: [
+          { name: "coder-old", role: "Stable", model: "acme/coder@old" },
+          { name: "coder-older", role: "Warm", model: "acme/coder@older" },
+        ],
+      }),
+      observed: observed({
+        [desired]: { available: true, replicas: 3 },
+        "coder-old": { available: true, replicas: 3 },
+        "coder-older": { available: true, replicas: 1 },
+      }),
+      now,
+    });
+    expect(plan.step?.status.stableRevision).toBe(desired);
+    expect(plan.step?.status.revisions?.map((r) => [r.name, r.role, r.weight])).toEqual([
+      [desired, "Stable", 100],
+      ["coder-old", "Warm", 0],
+    ]);
+    expect(plan.actions?.scale).toEqual([{ revision: "coder-old", replicas: 1 }]);
+    expect(plan.actions?.remove).toEqual(["coder-older"]);
+    const route = plan.actions?.route?.spec as { rules: { backendRefs: unknown[] }[] };
+    expect(route.rules[0]?.backendRefs).toEqual([
+      { group: "", kind: "Service", name: desired, port: 8000, weight: 100 },
+    ]);
+    expect(plan.step?.outcome.state).toBe("Ready");
+  });
+
+  it("a TrainingJob that has not Succeeded waits (DependencyNotReady) and changes nothing", () => {
+    const status = { stableRevision: "coder-old", phase: "Healthy" as const };
+    const plan = planModelDeployment({
+      object: object(status),
+      observed: {
+        ...observed({}),
+        model: {
+          ok: false,
+          kind: "wait",
+          reason: "TrainingJobNotSucceeded",
+          message: "TrainingJob t is Running",
+        },
+      },
+      now,
+    });
+    expect(plan.actions).toBeUndefined();
+    expect(plan.step?.status).toEqual(status);
+    expect(plan.step?.outcome).toMatchObject({
+      state: "Progressing",
+      reason: "DependencyNotReady",
+    });
+  });
+
+  it("the Gateway's verdict on the route shows in the conditions", () => {
+    const plan = planModelDeployment({
+      object: object(),
+      observed: {
+        ...observed({ [desired]: { available: true, replicas: 3 } }),
+        routeParents: [
+          { type: "Accepted", status: "False", reason: "NotAllowedByListeners", message: "no" },
+        ],
+      },
+      now,
+    });
+    expect(plan.step?.conditions).toEqual([
+      { type: "RouteAccepted", status: "False", reason: "NotAllowedByListeners", message: "no" },
+    ]);
+  });
+});
+
+describe("servingArgs", () => {
+  it.each([
+    [
+      "vllm",
+      { type: "vllm" as const },
+      model,
+      [
+        "--model",
+        "acme/coder",
+        "--revision",
+        "a".repeat(40),
+        "--served-model-name",
+        "coder",
+        "--port",
+        "8000",
+      ],
+    ],
+    [
+      "tgi",
+      { type: "tgi" as const, port: 80 },
+      model,
+      ["--model-id", "acme/coder", "--revision", "a".repeat(40), "--port", "80"],
+    ],
+    [
+      "vllm with a LoRA adapter on its base model",
+      { type: "vllm" as const, args: ["--max-model-len=4096"] },
+      { source: "trainingjob/t@r", model: { repo: "base/m" }, adapter: { path: "/models/t" } },
+      [
+        "--model",
+        "base/m",
+        "--served-model-name",
+        "coder-base",
+        "--enable-lora",
+        "--lora-modules",
+        "coder=/models/t",
+        "--port",
+        "8000",
+        "--max-model-len=4096",
+      ],
+    ],
+    [
+      "custom gets only its own args",
+      { type: "custom" as const, image: "x", args: ["serve"] },
+      model,
+      ["serve"],
+    ],
+  ])("%s", (_name, runtime, resolved, want) => {
+    expect(servingArgs(runtime, resolved, "coder")).toEqual(want);
+  });
+});
