@@ -1,8 +1,9 @@
 // A local server that speaks the Langfuse public API (the parts llmops uses), so tests drive the
 // official @langfuse/client and @langfuse/otel against the documented wire format, status codes and
-// error bodies: prompts, datasets and dataset items, scores, and OTLP/HTTP traces in the JSON
-// encoding (the one @opentelemetry/exporter-trace-otlp-http sends; Langfuse also takes protobuf,
-// which this server answers with 415).
+// error bodies: prompts, datasets and dataset items, scores (created, and listed through
+// GET /api/public/v2/scores with its filters and page-based pagination), and OTLP/HTTP traces in
+// the JSON encoding (the one @opentelemetry/exporter-trace-otlp-http sends; Langfuse also takes
+// protobuf, which this server answers with 415).
 // Test-only: never shipped.
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -47,6 +48,14 @@ export interface StoredScore {
   comment?: string;
   metadata?: unknown;
   [field: string]: unknown;
+}
+
+/** A trace as score listings see it: its tags (Langfuse aggregates them from its observations). */
+export interface StoredTrace {
+  id: string;
+  tags: string[];
+  userId?: string;
+  environment?: string;
 }
 
 export interface StoredDataset {
@@ -108,6 +117,8 @@ export class LangfuseTestServer {
   /** OTLP spans by `traceId/spanId` (Langfuse upserts observations on that pair), scores by id. */
   readonly spans = new Map<string, StoredSpan>();
   readonly scores = new Map<string, StoredScore>();
+  /** Traces by id, as seeded with seedTrace (spans' `langfuse.trace.tags` add to their tags). */
+  readonly traces = new Map<string, StoredTrace>();
   /** Datasets by name, their items by id. */
   readonly datasets = new Map<string, StoredDataset>();
   readonly datasetItems = new Map<string, StoredDatasetItem>();
@@ -410,6 +421,144 @@ export class LangfuseTestServer {
     return dataset;
   }
 
+  /** Records a trace with tags, as if an application had sent it (score listings filter on them). */
+  seedTrace(trace: { id: string; tags?: string[]; userId?: string; environment?: string }): void {
+    this.traces.set(trace.id, { ...trace, tags: [...(trace.tags ?? [])] });
+  }
+
+  /**
+   * Stores a score as if it had been created at `timestamp` (ISO 8601; default now), which the API
+   * cannot do: POST /api/public/scores always stamps the current time.
+   */
+  seedScore(score: {
+    name: string;
+    value: number | string;
+    traceId?: string;
+    dataType?: "NUMERIC" | "BOOLEAN" | "CATEGORICAL" | "TEXT";
+    timestamp?: string;
+    id?: string;
+  }): StoredScore {
+    const id = score.id ?? randomUUID();
+    const error = this.checkScore({ ...score, id });
+    if (error !== null) throw new Error(error);
+    const stored: StoredScore = {
+      ...score,
+      id,
+      timestamp: score.timestamp ?? new Date().toISOString(),
+    };
+    this.scores.set(id, stored);
+    return stored;
+  }
+
+  /** The tags of trace `id`: seeded ones and those its spans carry in `langfuse.trace.tags`. */
+  private traceTags(id: string): string[] {
+    const tags = new Set(this.traces.get(id)?.tags ?? []);
+    for (const span of this.spans.values()) {
+      const attribute = span.attributes["langfuse.trace.tags"];
+      if (span.traceId !== id || !Array.isArray(attribute)) continue;
+      for (const tag of attribute) if (typeof tag === "string") tags.add(tag);
+    }
+    return [...tags];
+  }
+
+  /**
+   * GET /api/public/v2/scores: filters name, traceId, dataType, fromTimestamp (inclusive),
+   * toTimestamp (exclusive) and traceTags (the trace must carry every one); newest first; `page`
+   * from 1 and `limit` up to 100 (more is a 400, as Langfuse documents); `fields` picks the
+   * `score` and `trace` groups (both by default; filtering by trace tags needs `trace`).
+   */
+  private listScores(url: URL): unknown {
+    const q = url.searchParams;
+    const limit = Number(q.get("limit") ?? "50");
+    if (Number.isInteger(limit) && limit > 100) {
+      throw new HttpError(400, "limit must be at most 100", "InvalidRequestError");
+    }
+    const time = (key: string): number | null => {
+      const value = q.get(key);
+      if (value === null) return null;
+      const parsed = Date.parse(value);
+      if (Number.isNaN(parsed)) {
+        throw new HttpError(400, `${key} must be an ISO 8601 datetime`, "InvalidRequestError");
+      }
+      return parsed;
+    };
+    const from = time("fromTimestamp");
+    const to = time("toTimestamp");
+    const tags = q.getAll("traceTags").flatMap((t) => t.split(","));
+    const fields = (q.get("fields") ?? "score,trace").split(",").map((f) => f.trim());
+    if (fields.some((f) => f !== "score" && f !== "trace")) {
+      throw new HttpError(400, "fields may name score and trace only", "InvalidRequestError");
+    }
+    if (tags.length > 0 && !fields.includes("trace")) {
+      throw new HttpError(
+        400,
+        "filtering by trace properties needs the trace field group",
+        "InvalidRequestError",
+      );
+    }
+    const name = q.get("name");
+    const traceId = q.get("traceId");
+    const dataType = q.get("dataType");
+    const matching = [...this.scores.values()]
+      .filter((s) => {
+        const at = Date.parse(String(s.timestamp));
+        if (name !== null && s.name !== name) return false;
+        if (traceId !== null && s.traceId !== traceId) return false;
+        if (dataType !== null && scoreDataType(s) !== dataType) return false;
+        if (from !== null && at < from) return false;
+        if (to !== null && at >= to) return false;
+        if (tags.length === 0) return true;
+        const traceTags = s.traceId === undefined ? [] : this.traceTags(s.traceId);
+        return tags.every((t) => traceTags.includes(t));
+      })
+      .sort((a, b) => Date.parse(String(b.timestamp)) - Date.parse(String(a.timestamp)))
+      .map((s) => this.scoreView(s, fields.includes("trace")));
+    return paginate(matching, url);
+  }
+
+  /** A stored score as GET /api/public/v2/scores returns it. */
+  private scoreView(s: StoredScore, withTrace: boolean): Record<string, unknown> {
+    const dataType = scoreDataType(s);
+    const timestamp = String(s.timestamp);
+    const view: Record<string, unknown> = {
+      id: s.id,
+      projectId: testProjectId,
+      traceId: s.traceId ?? null,
+      sessionId: s.sessionId ?? null,
+      observationId: s.observationId ?? null,
+      datasetRunId: s.datasetRunId ?? null,
+      name: s.name,
+      source: s.source ?? "API",
+      timestamp,
+      createdAt: timestamp,
+      updatedAt: timestamp,
+      authorUserId: null,
+      comment: s.comment ?? null,
+      metadata: s.metadata ?? null,
+      configId: null,
+      queueId: null,
+      environment: s.environment ?? "default",
+      dataType,
+    };
+    if (dataType === "NUMERIC") view.value = s.value;
+    if (dataType === "BOOLEAN") {
+      view.value = s.value;
+      view.stringValue = s.value === 1 ? "True" : "False";
+    }
+    // A categorical score's value maps its category through a score config; without one it is 0.
+    if (dataType === "CATEGORICAL") Object.assign(view, { value: 0, stringValue: String(s.value) });
+    if (dataType === "TEXT") view.stringValue = String(s.value);
+    if (withTrace && s.traceId !== undefined) {
+      const trace = this.traces.get(s.traceId);
+      view.trace = {
+        tags: this.traceTags(s.traceId),
+        ...(trace?.userId === undefined ? {} : { userId: trace.userId }),
+        environment: trace?.environment ?? "default",
+      };
+    }
+    return view;
+  }
+
   private routeTracking(
     method: string,
     url: URL,
@@ -432,8 +581,14 @@ export class LangfuseTestServer {
       const id = typeof b.id === "string" ? b.id : randomUUID();
       const error = this.checkScore({ ...b, id });
       if (error !== null) throw new HttpError(400, error, "InvalidRequestError");
-      this.scores.set(id, { ...(this.scores.get(id) ?? {}), ...b, id } as StoredScore);
+      const existing = this.scores.get(id);
+      // Langfuse stamps a score when it is created; listings filter and sort on that timestamp.
+      const timestamp = existing?.timestamp ?? new Date().toISOString();
+      this.scores.set(id, { ...(existing ?? {}), timestamp, ...b, id } as StoredScore);
       return { status: 200, body: { id } };
+    }
+    if (path === "/api/public/v2/scores" && method === "GET") {
+      return { status: 200, body: this.listScores(url) };
     }
     if (path === "/api/public/v2/datasets" && method === "POST") {
       return { status: 200, body: this.upsertDataset(body) };
@@ -609,6 +764,12 @@ export class LangfuseTestServer {
   private view(p: StoredPrompt): StoredPrompt & { resolutionGraph: null } {
     return structuredClone({ ...p, resolutionGraph: null });
   }
+}
+
+/** A score's data type: the one it was created with, else NUMERIC for numbers, CATEGORICAL for strings. */
+function scoreDataType(score: StoredScore): string {
+  if (typeof score.dataType === "string") return score.dataType;
+  return typeof score.value === "number" ? "NUMERIC" : "CATEGORICAL";
 }
 
 function object(value: unknown, what: string): Record<string, unknown> {
