@@ -17,6 +17,7 @@ import { RuntimeMetrics } from "../runtime/metrics.js";
 import type { ControllerSetup } from "../runtime/registry.js";
 import { promptController } from "../reconcilers/prompt/reconciler.js";
 import { experimentController } from "../reconcilers/experiment/reconciler.js";
+import { modelDeploymentController } from "../reconcilers/model-deployment/reconciler.js";
 import type { CliIo } from "./program.js";
 import { versionProbe, waitForApiServer } from "./wait-for-apiserver.js";
 import { gitSourcePromoter, type PromotionWriter } from "../promotion/source-promoter.js";
@@ -29,14 +30,16 @@ import {
 
 /**
  * The kinds `llmops controller` reconciles, as its help says; a test checks that this is what
- * builtInControllers() registers. TrainingJob and ModelDeployment have no reconciler yet.
+ * builtInControllers() registers. TrainingJob has no reconciler yet.
  */
-export const reconciledKinds = ["Prompt", "Experiment"] as const;
+export const reconciledKinds = ["Prompt", "Experiment", "ModelDeployment"] as const;
 
 /** Settings of the built-in controllers that come from flags. */
 export interface BuiltInControllerSettings {
   priceTable?: { namespace: string; name: string };
   huggingFaceEndpoint?: string;
+  /** Prometheus for canary analysis metrics that name no address. */
+  prometheusURL?: string;
   /** Commits promotions for Experiments with policy auto (set when git sync is configured). */
   promoter?: PromotionWriter;
 }
@@ -54,6 +57,14 @@ export function builtInControllers(settings: BuiltInControllerSettings = {}): Co
         ? { huggingFaceEndpoint: settings.huggingFaceEndpoint }
         : {}),
       ...(settings.promoter ? { promoter: settings.promoter } : {}),
+    }),
+    modelDeploymentController({
+      ...(settings.huggingFaceEndpoint
+        ? { huggingFaceEndpoint: settings.huggingFaceEndpoint }
+        : {}),
+      ...(settings.prometheusURL
+        ? { analysis: { defaultPrometheusAddress: settings.prometheusURL } }
+        : {}),
     }),
   ];
 }
@@ -86,15 +97,16 @@ interface ParsedFlags extends GitSyncFlags {
   shutdownTimeout: number;
   priceTable?: { namespace: string; name: string };
   hfEndpoint?: string;
+  prometheusUrl?: string;
 }
 
 export function controllerCommand(options: ControllerCommandOptions): Command {
   return (
     new Command("controller")
       .description(
-        `Reconcile ${reconciledKinds.join(" and ")} resources in a cluster (in-cluster ` +
-          "service account, or --kubeconfig). TrainingJob and ModelDeployment are validated but " +
-          "not reconciled yet.",
+        `Reconcile ${reconciledKinds.slice(0, -1).join(", ")} and ${reconciledKinds.at(-1) ?? ""} ` +
+          "resources in a cluster (in-cluster service account, or --kubeconfig). TrainingJob is " +
+          "validated but not reconciled yet.",
       )
       .option(
         "--kubeconfig <path>",
@@ -151,8 +163,14 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
       .addOption(
         new Option(
           "--hf-endpoint <url>",
-          "Hugging Face Hub URL for datasets that set no endpoint",
+          "Hugging Face Hub URL for datasets that set no endpoint, and for models",
         ).env("HF_ENDPOINT"),
+      )
+      .addOption(
+        new Option(
+          "--prometheus-url <url>",
+          "Prometheus for ModelDeployment canary analysis metrics that set no address",
+        ).env("LLMOPS_PROMETHEUS_URL"),
       )
       .addOption(gitSyncOption("config"))
       .addOption(gitSyncOption("source"))
@@ -214,6 +232,7 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
             : {}),
           ...(flags.priceTable ? { priceTable: flags.priceTable } : {}),
           ...(flags.hfEndpoint ? { huggingFaceEndpoint: flags.hfEndpoint } : {}),
+          ...(flags.prometheusUrl ? { prometheusURL: flags.prometheusUrl } : {}),
         })),
   );
   const unknown = Object.keys(flags.concurrency).filter(

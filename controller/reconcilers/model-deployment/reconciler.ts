@@ -24,6 +24,11 @@ import {
 } from "../../runtime/object-reconciler.js";
 import { OwnedChildren } from "../../runtime/owned-children.js";
 import type { ControllerSetup } from "../../runtime/registry.js";
+import {
+  analysisProviders,
+  measureMetric,
+  type AnalysisOptions,
+} from "../../backends/analysis/provider.js";
 import { observeModelDeployment, type ModelSettings } from "./observe.js";
 import {
   materialize,
@@ -45,9 +50,46 @@ export type MeasureCanary = (
 export interface ModelDeploymentControllerOptions {
   /** Hub URL for models (the HF_ENDPOINT convention); default https://huggingface.co. */
   huggingFaceEndpoint?: string;
-  /** How analysis steps measure; without it every measurement errors (and the limit aborts). */
+  /** Settings of the analysis providers (the default Prometheus address, timeouts). */
+  analysis?: AnalysisOptions;
+  /** How analysis steps measure; default: the providers of backends/analysis. */
   measure?: MeasureCanary;
   concurrency?: number;
+}
+
+/** Measures with backends/analysis: each named metric of spec.strategy.canary.analysis, in turn. */
+export function providerMeasure(options: AnalysisOptions = {}): MeasureCanary {
+  const providers = analysisProviders(options);
+  return async (names, { object, revision, context }) => {
+    const metrics = object.spec.strategy?.canary?.analysis?.metrics ?? [];
+    const verdicts: MetricVerdict[] = [];
+    for (const name of names) {
+      const metric = metrics.find((m) => m.name === name);
+      if (metric === undefined) {
+        verdicts.push({
+          metric: name,
+          verdict: "Error",
+          message: `${name}: no such analysis metric`,
+        });
+        continue;
+      }
+      const measured = await measureMetric(
+        metric,
+        {
+          client: context.deps.client,
+          cache: context.deps.cache,
+          namespace: object.metadata.namespace ?? "",
+          revision,
+          service: revision,
+          now: context.deps.clock.now(),
+          signal: context.signal,
+        },
+        providers,
+      );
+      verdicts.push({ metric: name, ...measured });
+    }
+    return verdicts;
+  };
 }
 
 type Step = ReconcileStep<ModelDeploymentStatus>;
@@ -84,14 +126,17 @@ export function modelDeploymentController(
               .map((md) => `${md.metadata.namespace ?? ""}/${md.metadata.name}`),
         },
       ],
-      reconcile: objectReconciler(deps, modelDeploymentReconciler(settings, options.measure)),
+      reconcile: objectReconciler(
+        deps,
+        modelDeploymentReconciler(settings, options.measure ?? providerMeasure(options.analysis)),
+      ),
     };
   };
 }
 
 function modelDeploymentReconciler(
   settings: ModelSettings,
-  measure: MeasureCanary | undefined,
+  measure: MeasureCanary,
 ): ObjectReconciler<
   ModelDeployment,
   ModelDeploymentStatus,
@@ -111,7 +156,7 @@ function modelDeploymentReconciler(
 }
 
 async function rollOut(
-  measure: MeasureCanary | undefined,
+  measure: MeasureCanary,
   actions: ModelDeploymentActions,
   planned: Step,
   context: ObjectContext & { object: Stored; observed: ObservedModelDeployment },
@@ -130,13 +175,7 @@ async function rollOut(
   let route = actions.route;
   if (actions.decision.measure !== undefined && actions.decision.canary !== undefined) {
     const revision = actions.decision.canary;
-    const verdicts = measure
-      ? await measure(actions.decision.measure, { object, revision, context })
-      : actions.decision.measure.map((metric) => ({
-          metric,
-          verdict: "Error" as const,
-          message: `${metric}: no analysis provider is configured in this controller`,
-        }));
+    const verdicts = await measure(actions.decision.measure, { object, revision, context });
     const now = deps.clock.now();
     const decision = afterMeasurement({ object, decision: actions.decision, verdicts, now });
     const again = materialize({
