@@ -1,6 +1,7 @@
 // `llmops promote experiment/<name>`: the commit that gives an Experiment's winning Prompt version
 // its promotion label (spec.promotion.label), in the local checkout. Reads the Experiment and the
 // winner's Prompt from the cluster, writes git; the cluster follows once git sync applies it.
+import { promoteRollout } from "./promote-rollout.js";
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -45,6 +46,17 @@ export interface PromoteReport {
   message?: string;
 }
 
+/** `modeldeployment/x`, `md/x`, … → x; undefined for another kind. */
+function modelDeploymentTarget(text: string): string | undefined {
+  const kind = llmopsKinds.ModelDeployment;
+  const slash = text.indexOf("/");
+  const word = text.slice(0, Math.max(0, slash)).toLowerCase();
+  const words: string[] = [kind.kind.toLowerCase(), kind.plural, kind.singular, ...kind.shortNames];
+  return slash > 0 && slash < text.length - 1 && words.includes(word)
+    ? text.slice(slash + 1)
+    : undefined;
+}
+
 /** `experiment/x`, `Experiment/x`, `experiments/x`, `exp/x` → x. */
 export function parseExperimentTarget(text: string): string {
   const kind = llmopsKinds.Experiment;
@@ -53,7 +65,7 @@ export function parseExperimentTarget(text: string): string {
   const words: string[] = [kind.kind.toLowerCase(), kind.plural, kind.singular, ...kind.shortNames];
   if (slash <= 0 || slash === text.length - 1 || !words.includes(word)) {
     throw new UsageError(
-      `expected experiment/<name>, e.g. experiment/support-triage (got "${text}")`,
+      `expected experiment/<name> or modeldeployment/<name>, e.g. experiment/support-triage (got "${text}")`,
     );
   }
   return text.slice(slash + 1);
@@ -241,9 +253,14 @@ export function promoteCommand(options: { io: CliIo }): Command {
     .description(
       "Commit the promotion of an Experiment's winner: its Prompt version gets spec.promotion.label " +
         "(and, when it is not the live version, its content back) in the local checkout. Exit 0 when " +
-        "promoted or nothing is to be done, 1 when there is no winner yet, 4 when the cluster cannot be read.",
+        "promoted or nothing is to be done, 1 when there is no winner yet, 4 when the cluster cannot be read. " +
+        "For modeldeployment/<name>: annotate the live object so its rollout skips the remaining " +
+        "canary steps (an operational act, not a commit; exit 1 when no rollout is in progress).",
     )
-    .argument("<experiment/name>", "the Experiment, e.g. experiment/support-triage")
+    .argument(
+      "<experiment/name|modeldeployment/name>",
+      "the Experiment (e.g. experiment/support-triage) or ModelDeployment (modeldeployment/coder-7b)",
+    )
     .option("-n, --namespace <ns>", "the Experiment's namespace (default: the context's)")
     .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     .option("--dir <dir>", "a directory inside the git checkout to commit in", ".")
@@ -266,7 +283,8 @@ export function promoteCommand(options: { io: CliIo }): Command {
           output: "text" | "json";
         },
       ) => {
-        const name = parseExperimentTarget(target);
+        const rollout = modelDeploymentTarget(target);
+        const name = rollout ?? parseExperimentTarget(target);
         if (opts.push && opts.dryRun) throw new UsageError("give --push or --dry-run, not both");
         let namespace: string;
         let client: KubeClient;
@@ -280,6 +298,18 @@ export function promoteCommand(options: { io: CliIo }): Command {
           throw new UsageError(`cannot load the kubeconfig: ${errorMessage(err)}`, { cause: err });
         }
         try {
+          if (rollout !== undefined) {
+            const promoted = await readCluster(`ModelDeployment ${namespace}/${name}`, () =>
+              promoteRollout(client, name, namespace, { dryRun: opts.dryRun }),
+            );
+            if (opts.output === "json") io.stdout(`${JSON.stringify(promoted.report, null, 2)}\n`);
+            else if (promoted.exitCode === ExitCode.Ok) io.stdout(`${promoted.report.message}\n`);
+            if (promoted.exitCode !== ExitCode.Ok) {
+              if (opts.output !== "json") io.stderr(`llmops promote: ${promoted.report.message}\n`);
+              throw new CommandExit(promoted.exitCode);
+            }
+            return;
+          }
           const outcome = await runPromote(client, name, namespace, {
             dir: opts.dir,
             push: opts.push,

@@ -11,10 +11,12 @@ import { DeploymentType, HTTPRouteType, type KubeObject } from "../../controller
 import { modelDeploymentController } from "../../controller/reconcilers/model-deployment/reconciler.js";
 import { Manager } from "../../controller/runtime/manager.js";
 import { HubTestServer } from "../servers/huggingface/server.js";
+import { runLlmops } from "../support/cli.js";
 import {
   createTestNamespace,
   deleteTestNamespace,
   kubectl,
+  testCluster,
   testKubeConfig,
 } from "../support/cluster.js";
 import { eventually, memoryLogger, newClient } from "../runtime/helpers.js";
@@ -249,21 +251,52 @@ describe("ModelDeployment reconciler", () => {
       return md.status?.phase === "Paused" && md.status.canaryWeight === 50 ? true : undefined;
     });
 
-    // Promote (what `llmops promote modeldeployment/svc` sets): the rest of the steps are skipped.
-    const annotated = await kubectl([
-      "annotate",
+    // `llmops promote modeldeployment/svc` annotates the canary: the rest of the steps are skipped.
+    const kubeconfig = testCluster().kubeconfigPath;
+    const dry = await runLlmops([
+      "promote",
+      "md/svc",
       "-n",
       namespace,
-      "modeldeployment/svc",
-      `llmops.dev/promote=${next}`,
+      "--kubeconfig",
+      kubeconfig,
+      "--dry-run",
+      "-o",
+      "json",
     ]);
-    expect(annotated.code, annotated.stderr).toBe(0);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      revision: next,
+      annotated: false,
+      dryRun: true,
+    });
+    const promote = await runLlmops([
+      "promote",
+      "modeldeployment/svc",
+      "-n",
+      namespace,
+      "--kubeconfig",
+      kubeconfig,
+    ]);
+    expect(promote.code, promote.stderr).toBe(0);
+    expect(promote.stdout).toContain(`promoted ${next}`);
     const promoted = await until("promoted", async () => {
       const md = await get(namespace, "svc");
       return md.status?.stableRevision === next && md.status.phase === "Healthy" ? md : undefined;
     });
     expect(promoted.status?.canaryRevision).toBeUndefined();
     expect(await weights(namespace, "svc")).toEqual({ [next]: 100 });
+    // Nothing is rolling out now: nothing to promote, exit 1.
+    const again = await runLlmops([
+      "promote",
+      "md/svc",
+      "-n",
+      namespace,
+      "--kubeconfig",
+      kubeconfig,
+    ]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/has no rollout in progress/);
   }, 240_000);
 
   it("a revision that never becomes Available is Degraded after the progress deadline; traffic stays on stable", async () => {

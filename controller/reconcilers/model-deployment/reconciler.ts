@@ -7,7 +7,7 @@ import type {
   ModelDeploymentStatus,
   ModelDeploymentStatusMeasurement,
 } from "../../api/generated/index.js";
-import { ModelDeploymentType, TrainingJobType } from "../../api/kinds.js";
+import { ExperimentType, ModelDeploymentType, TrainingJobType } from "../../api/kinds.js";
 import { NotFoundError, errorMessage } from "../../kube/errors.js";
 import {
   DeploymentType,
@@ -123,6 +123,21 @@ export function modelDeploymentController(
                 namespace: job.metadata.namespace ?? "",
               })
               .filter((md) => md.spec.model.trainingJobRef?.name === job.metadata.name)
+              .map((md) => `${md.metadata.namespace ?? ""}/${md.metadata.name}`),
+        },
+        {
+          // Experiment metrics are read from the cache; an Experiment's result is a measurement.
+          type: ExperimentType,
+          map: (experiment) =>
+            deps.cache
+              .list<ModelDeployment>(ModelDeploymentType, {
+                namespace: experiment.metadata.namespace ?? "",
+              })
+              .filter((md) =>
+                (md.spec.strategy?.canary?.analysis?.metrics ?? []).some(
+                  (m) => m.experiment?.name === experiment.metadata.name,
+                ),
+              )
               .map((md) => `${md.metadata.namespace ?? ""}/${md.metadata.name}`),
         },
       ],
