@@ -129,10 +129,13 @@ export function revisionDeployment(options: {
   const product =
     gpu.type !== undefined && gpu.type !== "auto" ? (gpuProducts[gpu.type] ?? gpu.type) : undefined;
   const base = where(model.model);
+  const token = object.spec.model.huggingFace?.tokenSecretRef;
   const env = [
     { name: "MODEL_ID", value: base.id },
     ...(base.revision ? [{ name: "MODEL_REVISION", value: base.revision }] : []),
     { name: "SERVED_MODEL_NAME", value: name },
+    // A gated or private model: the server downloads it with the token, from its Secret.
+    ...(token ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: token } }] : []),
     ...(runtime.env ?? []),
   ];
   const container: Container = {
