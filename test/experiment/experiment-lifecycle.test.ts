@@ -2,7 +2,7 @@
 // a Prompt that does not exist yet is a dependency to wait for (kstatus: Reconciling, not
 // Stalled), and an Experiment being deleted starts no new model call.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExperimentType } from "../../controller/api/kinds.js";
+import { ExperimentType, ModelDeploymentType } from "../../controller/api/kinds.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import { eventually, newClient } from "../runtime/helpers.js";
@@ -91,6 +91,77 @@ describe("Experiment lifecycle", () => {
       );
       expect(condition(done, "Ready")).toMatchObject({ status: "True", reason: "Completed" });
       expect(done.status?.progress).toMatchObject({ completed: 20, total: 20 });
+    } finally {
+      await running.stop();
+    }
+  }, 240_000);
+
+  it("a variant served by a ModelDeployment waits for its revision, then calls that revision's Service", async () => {
+    const items = arithmeticDataset(4, 2);
+    const { namespace, server } = await setup("exp-md", 0, items);
+    await apply(promptManifest(namespace, server.baseURL));
+    const running = startManager(client, namespace);
+    try {
+      const manifest = experimentManifest(namespace, "vs-deployed", inline(items));
+      manifest.spec.variants[1] = {
+        name: "deployed",
+        prompt: { name: "arith" },
+        model: { name: "coder", modelDeployment: { name: "coder" } },
+      };
+      await apply(manifest);
+      const waiting = await eventually(
+        "waits for the ModelDeployment",
+        async () => {
+          const e = await getExperiment(namespace, "vs-deployed");
+          return condition(e, "Ready")?.reason === "DependencyNotReady" ? e : undefined;
+        },
+        60_000,
+      );
+      expect(condition(waiting, "Ready")?.message).toMatch(
+        /spec\.variants\[1\]\.model\.modelDeployment: ModelDeployment coder does not exist/,
+      );
+      // The ModelDeployment and the status its controller writes (a ready stable revision).
+      await client.apply(ModelDeploymentType, {
+        apiVersion: "llmops.dev/v1alpha1",
+        kind: "ModelDeployment",
+        metadata: { name: "coder", namespace },
+        spec: { model: { huggingFace: { repo: "acme/coder", revision: "a".repeat(40) } } },
+      });
+      await client.applyStatus(
+        ModelDeploymentType,
+        {
+          apiVersion: "llmops.dev/v1alpha1",
+          kind: "ModelDeployment",
+          metadata: { name: "coder", namespace },
+          status: {
+            phase: "Healthy",
+            stableRevision: "coder-0123456789",
+            revisions: [{ name: "coder-0123456789", role: "Stable", weight: 100, ready: true }],
+          },
+        },
+        { force: true },
+      );
+      // The watch on ModelDeployments brings the Experiment back; it now calls the revision's
+      // Service, which this machine cannot resolve (it is in-cluster DNS): the calls fail.
+      const calling = await eventually(
+        "the Experiment calls the deployed revision",
+        async () => {
+          const e = await getExperiment(namespace, "vs-deployed");
+          const reason = condition(e, "Ready")?.reason;
+          return reason !== undefined && reason !== "DependencyNotReady" ? e : undefined;
+        },
+        60_000,
+      );
+      expect(calling.status?.phase).toBe("Running");
+      const failing = await eventually(
+        "the call to coder-0123456789's Service fails",
+        async () => {
+          const e = await getExperiment(namespace, "vs-deployed");
+          return condition(e, "Ready")?.reason === "ModelCallFailed" ? e : undefined;
+        },
+        120_000,
+      );
+      expect(condition(failing, "Ready")?.message).toMatch(/coder-0123456789/);
     } finally {
       await running.stop();
     }

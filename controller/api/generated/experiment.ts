@@ -589,6 +589,11 @@ export interface ExperimentVariantModel {
    * Max length: 256.
    */
   name: string;
+  /**
+   * Call a ModelDeployment in this namespace instead of an endpoint: its stable revision, or the
+   * named revision, through the revision's Service. The variant waits until that revision is ready.
+   */
+  modelDeployment?: ExperimentVariantModelModelDeployment;
   /** OpenAI-compatible endpoint that serves the model. Defaults to the Prompt's endpoint. */
   endpoint?: ExperimentVariantModelEndpoint;
   /** Sampling parameters; unset ones come from the Prompt. */
@@ -887,6 +892,24 @@ export interface ExperimentStatusResultMetric {
    * Range: >= 0, <= 1.
    */
   passRate?: number;
+}
+
+/**
+ * Call a ModelDeployment in this namespace instead of an endpoint: its stable revision, or the
+ * named revision, through the revision's Service. The variant waits until that revision is ready.
+ */
+export interface ExperimentVariantModelModelDeployment {
+  /**
+   * ModelDeployment name.
+   * Max length: 253.
+   */
+  name: string;
+  /**
+   * A revision listed in the ModelDeployment's status.revisions, such as a canary; defaults to its
+   * stable revision.
+   * Max length: 63.
+   */
+  revision?: string;
 }
 
 /** OpenAI-compatible endpoint that serves the model. Defaults to the Prompt's endpoint. */

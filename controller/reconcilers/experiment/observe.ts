@@ -2,8 +2,8 @@
 // cache) and pinned version (its snapshot), the dataset (once per run for remote sources), and the
 // results stored so far for this run. Reads only; known problems come back as a BlockedRun for
 // the plan to judge.
-import type { Experiment, Prompt } from "../../api/generated/index.js";
-import { PromptType } from "../../api/kinds.js";
+import type { Experiment, ModelDeployment, Prompt } from "../../api/generated/index.js";
+import { ModelDeploymentType, PromptType } from "../../api/kinds.js";
 import type { DatasetCache } from "../../backends/datasets/cache.js";
 import { DatasetError } from "../../backends/datasets/items.js";
 import { datasetSourceFor } from "../../backends/datasets/registry.js";
@@ -62,7 +62,11 @@ export async function observeExperiment(
       pinned.ok && !pinned.live
         ? await readPromptSnapshot(deps.client, namespace, variant.prompt.name, pinned.version)
         : undefined;
-    const resolution = resolveVariant(variant, i, prompt, snapshot);
+    const served = variant.model?.modelDeployment;
+    const deployment = served
+      ? deps.cache.get<ModelDeployment>(ModelDeploymentType, { namespace, name: served.name })
+      : undefined;
+    const resolution = resolveVariant(variant, i, prompt, snapshot, deployment);
     if (!resolution.ok) return { kind: "blocked", blocked: resolution.problem };
     resolved.push(resolution.variant);
   }

@@ -1,7 +1,7 @@
 // Registration of the Experiment controller: its options, the shared per-controller state (price
 // table, endpoint limits, the dataset cache) and its watches. The reconcile is in reconcile.ts.
 import type { Experiment } from "../../api/generated/index.js";
-import { ExperimentType, PromptType } from "../../api/kinds.js";
+import { ExperimentType, ModelDeploymentType, PromptType } from "../../api/kinds.js";
 import { DatasetCache } from "../../backends/datasets/cache.js";
 import {
   EndpointConcurrency,
@@ -87,6 +87,17 @@ export function experimentController(options: ExperimentControllerOptions = {}):
             deps.cache
               .list<Experiment>(ExperimentType, { namespace: prompt.metadata.namespace ?? "" })
               .filter((e) => e.spec.variants.some((v) => v.prompt.name === prompt.metadata.name))
+              .map((e) => `${e.metadata.namespace ?? ""}/${e.metadata.name}`),
+        },
+        {
+          // A ModelDeployment a variant calls becomes ready (or moves its stable revision).
+          type: ModelDeploymentType,
+          map: (md) =>
+            deps.cache
+              .list<Experiment>(ExperimentType, { namespace: md.metadata.namespace ?? "" })
+              .filter((e) =>
+                e.spec.variants.some((v) => v.model?.modelDeployment?.name === md.metadata.name),
+              )
               .map((e) => `${e.metadata.namespace ?? ""}/${e.metadata.name}`),
         },
       ],

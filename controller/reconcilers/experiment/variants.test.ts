@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { ExperimentVariant, Prompt } from "../../api/generated/index.js";
+import type { ExperimentVariant, ModelDeployment, Prompt } from "../../api/generated/index.js";
 import { promptContentHash } from "../../prompts/content.js";
 import type { PromptSnapshot } from "../../prompts/snapshots.js";
 import {
+  deploymentEndpoint,
   itemVariables,
   missingVariables,
   pinnedVersion,
@@ -193,5 +194,67 @@ describe("rendering", () => {
     expect(missingVariables([resolved], [{ id: "7", vars: {} }])).toEqual([
       "dataset item 7 has no value for question, required by Prompt qa (variant v)",
     ]);
+  });
+});
+
+describe("a variant served by a ModelDeployment", () => {
+  const deployment = (
+    revisions: { name: string; ready: boolean }[],
+    stable?: string,
+  ): ModelDeployment => ({
+    apiVersion: "llmops.dev/v1alpha1",
+    kind: "ModelDeployment",
+    metadata: { name: "coder", namespace: "ns" },
+    spec: { model: { huggingFace: { repo: "acme/coder" } }, runtime: { port: 8080 } },
+    status: { ...(stable ? { stableRevision: stable } : {}), revisions },
+  });
+  const served = (revision?: string) =>
+    variant(
+      { name: "qa" },
+      { name: "coder", modelDeployment: { name: "coder", ...(revision ? { revision } : {}) } },
+    );
+
+  it.each([
+    ["no such ModelDeployment yet", undefined, undefined, /ModelDeployment coder does not exist/],
+    ["no stable revision yet", deployment([]), undefined, /has no stable revision yet/],
+    [
+      "a revision it does not run",
+      deployment([{ name: "coder-a", ready: true }], "coder-a"),
+      "coder-b",
+      /runs no revision coder-b \(revisions: coder-a\)/,
+    ],
+    [
+      "a revision not ready yet",
+      deployment([{ name: "coder-a", ready: false }], "coder-a"),
+      undefined,
+      /revision coder-a of ModelDeployment coder is not ready yet/,
+    ],
+  ])("waits (not stalled) when %s", (_name, md, revision, message) => {
+    const resolution = resolveVariant(served(revision), 0, prompt(), undefined, md);
+    expect(resolution.ok).toBe(false);
+    if (resolution.ok) return;
+    expect(resolution.problem).toMatchObject({ kind: "wait", reason: "ModelDeploymentNotReady" });
+    expect(resolution.problem.message).toMatch(message);
+  });
+
+  it("calls the stable revision's Service, or the named one (a canary)", () => {
+    const md = deployment(
+      [
+        { name: "coder-a", ready: true },
+        { name: "coder-b", ready: true },
+      ],
+      "coder-a",
+    );
+    const stable = resolveVariant(served(), 0, prompt(), undefined, md);
+    expect(stable.ok && stable.variant.endpoint).toEqual({
+      baseURL: "http://coder-a.ns.svc:8080/v1",
+    });
+    expect(stable.ok && stable.variant.model).toBe("coder");
+    const canary = resolveVariant(served("coder-b"), 0, prompt(), undefined, md);
+    expect(canary.ok && canary.variant.endpoint.baseURL).toBe("http://coder-b.ns.svc:8080/v1");
+    expect(deploymentEndpoint({ name: "coder" }, md)).toEqual({
+      ok: true,
+      endpoint: { baseURL: "http://coder-a.ns.svc:8080/v1" },
+    });
   });
 });

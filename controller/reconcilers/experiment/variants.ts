@@ -6,6 +6,7 @@
 import Mustache from "mustache";
 import type {
   ExperimentVariant,
+  ModelDeployment,
   Prompt,
   PromptModelEndpoint,
   PromptResponseFormat,
@@ -109,6 +110,45 @@ export function pinnedVersion(
   return { ok: true, live: true, version: live };
 }
 
+/**
+ * The endpoint of a ModelDeployment's revision: its Service's OpenAI-compatible API inside the
+ * cluster (`http://<revision>.<namespace>.svc:<port>/v1`), once that revision is ready.
+ */
+export function deploymentEndpoint(
+  ref: { name: string; revision?: string },
+  deployment: ModelDeployment | undefined,
+): { ok: true; endpoint: PromptModelEndpoint } | { ok: false; message: string } {
+  if (deployment === undefined) {
+    return {
+      ok: false,
+      message: `ModelDeployment ${ref.name} does not exist in this namespace yet`,
+    };
+  }
+  const revision = ref.revision ?? deployment.status?.stableRevision;
+  const listed = deployment.status?.revisions?.find((r) => r.name === revision);
+  if (revision === undefined || listed === undefined) {
+    return {
+      ok: false,
+      message:
+        ref.revision === undefined
+          ? `ModelDeployment ${ref.name} has no stable revision yet`
+          : `ModelDeployment ${ref.name} runs no revision ${ref.revision} (revisions: ${(deployment.status?.revisions ?? []).map((r) => r.name).join(", ")})`,
+    };
+  }
+  if (listed.ready !== true) {
+    return {
+      ok: false,
+      message: `revision ${revision} of ModelDeployment ${ref.name} is not ready yet`,
+    };
+  }
+  const port = deployment.spec.runtime?.port ?? 8000;
+  const namespace = deployment.metadata.namespace ?? "";
+  return {
+    ok: true,
+    endpoint: { baseURL: `http://${revision}.${namespace}.svc:${String(port)}/v1` },
+  };
+}
+
 /** The problem when the snapshot of a pinned, non-live version could not be read. */
 export function missingSnapshot(
   variant: ExperimentVariant,
@@ -132,6 +172,7 @@ export function resolveVariant(
   index: number,
   prompt: Prompt | undefined,
   snapshot?: PromptSnapshot,
+  deployment?: ModelDeployment,
 ): VariantResolution {
   const field = `spec.variants[${String(index)}]`;
   const ref = variant.prompt;
@@ -147,7 +188,18 @@ export function resolveVariant(
     spec = snapshot.spec;
     hash = snapshot.contentHash;
   }
-  const endpoint = variant.model?.endpoint ?? spec.model.endpoint;
+  const served = variant.model?.modelDeployment;
+  let endpoint = variant.model?.endpoint ?? spec.model.endpoint;
+  if (served !== undefined) {
+    const found = deploymentEndpoint(served, deployment);
+    if (!found.ok)
+      return fail(
+        "wait",
+        "ModelDeploymentNotReady",
+        `${field}.model.modelDeployment: ${found.message}`,
+      );
+    endpoint = found.endpoint;
+  }
   if (endpoint === undefined) {
     // Waiting: setting the Prompt's endpoint (a change to the Prompt, not this spec) clears it.
     return fail(
