@@ -3,32 +3,21 @@
 // 10 → 50 → 100 and becomes stable, a bad one aborts at its first analysis with traffic back on
 // stable, an unreachable Prometheus aborts only past consecutiveErrorLimit, and a controller
 // restarted during a pause resumes the pause instead of starting it again.
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelDeployment } from "../../controller/api/generated/index.js";
 import { ModelDeploymentType } from "../../controller/api/kinds.js";
 import type { KubeClient } from "../../controller/kube/client.js";
-import { HTTPRouteType, type KubeObject } from "../../controller/kube/resources.js";
 import { modelDeploymentController } from "../../controller/reconcilers/model-deployment/reconciler.js";
 import { revisionName } from "../../controller/reconcilers/model-deployment/workloads.js";
 import { Manager } from "../../controller/runtime/manager.js";
 import { startExporter, type MetricsExporter } from "../servers/exporter/server.js";
 import { HubTestServer } from "../servers/huggingface/server.js";
 import { startPrometheus, type PrometheusTestServer } from "../servers/prometheus/server.js";
-import {
-  createTestNamespace,
-  deleteTestNamespace,
-  kubectl,
-  testKubeConfig,
-} from "../support/cluster.js";
+import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import { eventually, memoryLogger, newClient } from "../runtime/helpers.js";
-import { installCrds } from "../validate/install-crds.js";
-import { repositoryRoot } from "../validate/fixtures.js";
+import { installModelDeploymentCrds, routeWeights, type StoredModelDeployment } from "./harness.js";
 
-type Stored = ModelDeployment & KubeObject;
-type Route = KubeObject & {
-  spec?: { rules?: { backendRefs?: { name: string; weight?: number }[] }[] };
-};
+type Stored = StoredModelDeployment;
 
 const errorRate =
   'sum(rate(llm_requests_total{revision="{{revision}}",code="500"}[5s])) / ' +
@@ -44,22 +33,7 @@ describe("canary analysis against a real Prometheus", () => {
   const cleanups: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    await installCrds();
-    const crd = join(
-      repositoryRoot,
-      "..",
-      "shared",
-      "crds",
-      "gateway-api-v1.6.1",
-      "httproutes.yaml",
-    );
-    expect((await kubectl(["apply", "--server-side", "-f", crd])).code).toBe(0);
-    await kubectl([
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
-      "crd/httproutes.gateway.networking.k8s.io",
-    ]);
+    await installModelDeploymentCrds();
     hubUrl = await hub.start();
     commits = hub.addDataset({
       repo: "acme/coder",
@@ -166,12 +140,7 @@ describe("canary analysis against a real Prometheus", () => {
     });
   const get = (namespace: string) =>
     client.get<Stored>(ModelDeploymentType, { namespace, name: "coder" });
-  const weights = async (namespace: string) => {
-    const route = await client.tryGet<Route>(HTTPRouteType, { namespace, name: "coder" });
-    return Object.fromEntries(
-      (route?.spec?.rules?.[0]?.backendRefs ?? []).map((b) => [b.name, b.weight]),
-    );
-  };
+  const weights = (namespace: string) => routeWeights(client, namespace, "coder");
   async function stableOn(
     namespace: string,
     branch: string,

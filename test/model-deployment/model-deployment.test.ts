@@ -2,12 +2,11 @@
 // Available, the Gateway API CRDs (shared/crds) take the HTTPRoute the controller writes, and model
 // revisions resolve through @huggingface/hub against the local Hub server. No Gateway controller
 // runs here, so the tests check the route's weights, which is what a Gateway acts on.
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelDeployment } from "../../controller/api/generated/index.js";
 import { ModelDeploymentType } from "../../controller/api/kinds.js";
 import type { KubeClient } from "../../controller/kube/client.js";
-import { DeploymentType, HTTPRouteType, type KubeObject } from "../../controller/kube/resources.js";
+import { DeploymentType, type KubeObject } from "../../controller/kube/resources.js";
 import { modelDeploymentController } from "../../controller/reconcilers/model-deployment/reconciler.js";
 import { Manager } from "../../controller/runtime/manager.js";
 import { HubTestServer } from "../servers/huggingface/server.js";
@@ -20,22 +19,9 @@ import {
   testKubeConfig,
 } from "../support/cluster.js";
 import { eventually, memoryLogger, newClient } from "../runtime/helpers.js";
-import { installCrds } from "../validate/install-crds.js";
-import { repositoryRoot } from "../validate/fixtures.js";
+import { installModelDeploymentCrds, routeWeights, type StoredModelDeployment } from "./harness.js";
 
-type Stored = ModelDeployment & KubeObject;
-type Route = KubeObject & {
-  spec?: { rules?: { backendRefs?: { name: string; weight?: number }[] }[] };
-};
-
-const gatewayCrds = join(
-  repositoryRoot,
-  "..",
-  "shared",
-  "crds",
-  "gateway-api-v1.6.1",
-  "httproutes.yaml",
-);
+type Stored = StoredModelDeployment;
 
 describe("ModelDeployment reconciler", () => {
   let client: KubeClient;
@@ -45,16 +31,7 @@ describe("ModelDeployment reconciler", () => {
   const cleanups: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    await installCrds();
-    const applied = await kubectl(["apply", "--server-side", "-f", gatewayCrds]);
-    expect(applied.code, applied.stderr).toBe(0);
-    const established = await kubectl([
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
-      "crd/httproutes.gateway.networking.k8s.io",
-    ]);
-    expect(established.code, established.stderr).toBe(0);
+    await installModelDeploymentCrds();
     hubUrl = await hub.start();
     commits = hub.addDataset({
       repo: "acme/coder",
@@ -115,12 +92,8 @@ describe("ModelDeployment reconciler", () => {
     });
   const get = (namespace: string, name: string) =>
     client.get<Stored>(ModelDeploymentType, { namespace, name });
-  const weights = async (namespace: string, name: string): Promise<Record<string, number>> => {
-    const route = await client.tryGet<Route>(HTTPRouteType, { namespace, name });
-    return Object.fromEntries(
-      (route?.spec?.rules?.[0]?.backendRefs ?? []).map((b) => [b.name, b.weight ?? 1]),
-    );
-  };
+  const weights = (namespace: string, name: string) => routeWeights(client, namespace, name);
+
   const until = <T>(what: string, check: () => Promise<T | undefined>, ms = 60_000) =>
     eventually(what, check, ms);
 

@@ -1,0 +1,43 @@
+// Shared pieces of the ModelDeployment tests: our CRDs and the Gateway API's HTTPRoute CRD
+// (shared/crds, for tests) installed, and the weights of the HTTPRoute the controller writes.
+import { join } from "node:path";
+import type { ModelDeployment } from "../../controller/api/generated/index.js";
+import type { KubeClient } from "../../controller/kube/client.js";
+import { HTTPRouteType, type KubeObject } from "../../controller/kube/resources.js";
+import { kubectl } from "../support/cluster.js";
+import { installCrds } from "../validate/install-crds.js";
+import { repositoryRoot } from "../validate/fixtures.js";
+
+export type StoredModelDeployment = ModelDeployment & KubeObject;
+
+type Route = KubeObject & {
+  spec?: { rules?: { backendRefs?: { name: string; weight?: number }[] }[] };
+};
+
+/** crds/ and gateway.networking.k8s.io/v1 HTTPRoute, established. */
+export async function installModelDeploymentCrds(): Promise<void> {
+  await installCrds();
+  const crd = join(repositoryRoot, "..", "shared", "crds", "gateway-api-v1.6.1", "httproutes.yaml");
+  const applied = await kubectl(["apply", "--server-side", "-f", crd]);
+  if (applied.code !== 0) throw new Error(`installing ${crd} failed: ${applied.stderr}`);
+  const established = await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    "crd/httproutes.gateway.networking.k8s.io",
+  ]);
+  if (established.code !== 0)
+    throw new Error(`HTTPRoute CRD not established: ${established.stderr}`);
+}
+
+/** backendRef name → weight of the HTTPRoute `name` (empty when there is none). */
+export async function routeWeights(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<Record<string, number>> {
+  const route = await client.tryGet<Route>(HTTPRouteType, { namespace, name });
+  return Object.fromEntries(
+    (route?.spec?.rules?.[0]?.backendRefs ?? []).map((b) => [b.name, b.weight ?? 1]),
+  );
+}
