@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ModelDeployment, ModelDeploymentStatus } from "../../api/generated/index.js";
 import type { StoredObject } from "../../kube/resources.js";
 import { planModelDeployment, type ObservedModelDeployment } from "./plan.js";
-import { revisionName, servingArgs, type ResolvedModel } from "./workloads.js";
+import { revisionDeployment, revisionName, servingArgs, type ResolvedModel } from "./workloads.js";
 
 const now = Date.parse("2026-12-01T10:00:00Z");
 const model: ResolvedModel = {
@@ -164,5 +164,54 @@ describe("servingArgs", () => {
     ],
   ])("%s", (_name, runtime, resolved, want) => {
     expect(servingArgs(runtime, resolved, "coder")).toEqual(want);
+  });
+});
+
+describe("revisionDeployment", () => {
+  it("requests the GPUs, selects the GPU type's nodes, probes /health, takes the token from its Secret", () => {
+    const md = object(
+      {},
+      {
+        model: {
+          huggingFace: { repo: "acme/coder", tokenSecretRef: { name: "hf", key: "token" } },
+        },
+        runtime: {
+          replicas: 2,
+          resources: { gpu: { type: "nvidia-h100", count: 2 }, cpu: "8", memory: "32Gi" },
+          env: [{ name: "KEY", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }],
+        },
+      },
+    );
+    const d = revisionDeployment({
+      object: md,
+      revision: "coder-x",
+      model,
+      replicas: 2,
+    }) as unknown as {
+      spec: {
+        replicas: number;
+        template: {
+          spec: { nodeSelector?: Record<string, string>; containers: Record<string, unknown>[] };
+        };
+      };
+    };
+    expect(d.spec.replicas).toBe(2);
+    expect(d.spec.template.spec.nodeSelector).toEqual({
+      "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+    });
+    const container = d.spec.template.spec.containers[0] ?? {};
+    expect(container.resources).toEqual({
+      requests: { cpu: "8", memory: "32Gi", "nvidia.com/gpu": "2" },
+      limits: { cpu: "8", memory: "32Gi", "nvidia.com/gpu": "2" },
+    });
+    expect(container.readinessProbe).toMatchObject({ httpGet: { path: "/health", port: "http" } });
+    expect(container.env).toContainEqual({
+      name: "HF_TOKEN",
+      valueFrom: { secretKeyRef: { name: "hf", key: "token" } },
+    });
+    expect(container.env).toContainEqual({
+      name: "KEY",
+      valueFrom: { secretKeyRef: { name: "s", key: "k" } },
+    });
   });
 });
