@@ -113,6 +113,12 @@ describe("ModelDeployment reconciler", () => {
     const v1 = first.status?.stableRevision ?? "";
     expect(v1).toMatch(/^coder-[0-9a-f]{10}$/);
     expect(first.status?.phase).toBe("Healthy");
+    // The branch was resolved once for this generation, and the commit recorded.
+    expect(first.status?.resolvedModel).toEqual({
+      generation: first.metadata?.generation,
+      requested: "acme/coder@main",
+      commit: commits.main,
+    });
     expect(first.status?.revisions?.[0]).toMatchObject({
       name: v1,
       model: `acme/coder@${commits.main}`,

@@ -103,6 +103,12 @@ export interface ModelDeploymentStatus {
    */
   canaryWeight?: number;
   /**
+   * spec.model as resolved for observedGeneration's rollout: a branch or tag is resolved to its
+   * commit once, so a branch that moves later (or a controller restart) does not start another
+   * rollout.
+   */
+  resolvedModel?: ModelDeploymentStatusResolvedModel;
+  /**
    * Where the rollout of canaryRevision stands, kept so that a controller restart neither restarts
    * a pause nor repeats a measurement.
    */
@@ -231,6 +237,30 @@ export interface ModelDeploymentRollbackWindow {
    * @defaultValue `1`
    */
   revisions?: number;
+}
+
+/**
+ * spec.model as resolved for observedGeneration's rollout: a branch or tag is resolved to its
+ * commit once, so a branch that moves later (or a controller restart) does not start another
+ * rollout.
+ */
+export interface ModelDeploymentStatusResolvedModel {
+  /**
+   * The metadata.generation it was resolved for.
+   * Integer.
+   * Range: >= 0.
+   */
+  generation?: number;
+  /**
+   * What the spec asked for, repo@revision.
+   * Max length: 512.
+   */
+  requested?: string;
+  /**
+   * The commit it resolved to.
+   * Max length: 64.
+   */
+  commit?: string;
 }
 
 /**

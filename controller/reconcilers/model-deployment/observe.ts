@@ -34,8 +34,8 @@ type Route = KubeObject & {
 export interface ModelSettings {
   /** Hub URL for models that name none (the HF_ENDPOINT convention). */
   huggingFaceEndpoint: string;
-  /** Branches and tags resolved once per generation in this process, by uid. */
-  resolved: Map<string, { key: string; model: ResolvedModel }>;
+  /** Branches and tags resolved in this process, by uid, until status records them. */
+  resolved: Map<string, { key: string; commit: string }>;
 }
 
 export async function observeModelDeployment(
@@ -80,9 +80,26 @@ async function resolveModel(
   const hf = object.spec.model.huggingFace;
   if (hf) {
     const revision = hf.revision ?? "main";
-    const key = `${hf.repo}@${revision}#${String(object.metadata.generation ?? 0)}`;
+    const generation = object.metadata.generation ?? 0;
+    const requested = `${hf.repo}@${revision}`;
+    const resolved = (commit: string) => ({
+      ok: true as const,
+      model: { source: `${hf.repo}@${commit}`, model: { repo: hf.repo, revision: commit } },
+      resolved: { generation, requested, commit },
+    });
+    // Resolved once per generation: what status recorded (across restarts), or this process's
+    // read while status has not caught up.
+    const recorded = object.status?.resolvedModel;
+    if (
+      recorded?.generation === generation &&
+      recorded.requested === requested &&
+      recorded.commit
+    ) {
+      return resolved(recorded.commit);
+    }
+    const key = `${requested}#${String(generation)}`;
     const kept = settings.resolved.get(object.metadata.uid);
-    if (kept?.key === key) return { ok: true, model: kept.model };
+    if (kept?.key === key) return resolved(kept.commit);
     let token: string | null;
     try {
       token = hf.tokenSecretRef
@@ -117,12 +134,8 @@ async function resolveModel(
       }
       throw error;
     }
-    const model: ResolvedModel = {
-      source: `${hf.repo}@${commit}`,
-      model: { repo: hf.repo, revision: commit },
-    };
-    settings.resolved.set(object.metadata.uid, { key, model });
-    return { ok: true, model };
+    settings.resolved.set(object.metadata.uid, { key, commit });
+    return resolved(commit);
   }
   const ref = object.spec.model.trainingJobRef;
   if (!ref) {

@@ -27,7 +27,12 @@ export const retryAnnotation = "llmops.dev/retry";
 export interface ObservedModelDeployment {
   /** The desired model, resolved; or why it cannot be yet. */
   model:
-    | { ok: true; model: ResolvedModel }
+    | {
+        ok: true;
+        model: ResolvedModel;
+        /** A Hub branch or tag as resolved, for status.resolvedModel. */
+        resolved?: NonNullable<ModelDeploymentStatus["resolvedModel"]>;
+      }
     | { ok: false; kind: "wait" | "stall"; reason: string; message: string };
   /** The revisions' Deployments that exist: whether each is Available, and its replicas. */
   deployments: ReadonlyMap<string, { available: boolean; replicas: number }>;
@@ -145,8 +150,10 @@ export function materialize(options: {
     .map((name) => ({ revision: name, weight: weightOf(name) }));
   const remove = [...observed.deployments.keys()].filter((name) => !roles.has(name));
 
+  const resolved = observed.model.ok ? observed.model.resolved : undefined;
   const next: ModelDeploymentStatus = {
     ...status,
+    ...(resolved ? { resolvedModel: resolved } : {}),
     phase: decision.phase,
     revisions,
     ...(options.measurements ? { measurements: options.measurements } : {}),
