@@ -115,7 +115,7 @@ describe("ModelDeployment reconciler", () => {
     expect(first.status?.phase).toBe("Healthy");
     // The branch was resolved once for this generation, and the commit recorded.
     expect(first.status?.resolvedModel).toEqual({
-      generation: first.metadata?.generation,
+      generation: first.metadata.generation,
       requested: "acme/coder@main",
       commit: commits.main,
     });
