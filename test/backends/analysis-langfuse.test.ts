@@ -1,7 +1,10 @@
 // The langfuse analysis provider, through the official @langfuse/client, against the local
-// Langfuse-protocol server (GET /api/public/v2/scores), with its API keys in real Secrets on the
-// test control plane.
+// Langfuse-protocol server (Langfuse v4's GET /api/public/v2/observations for the canary's traces,
+// then GET /api/public/v3/scores for their scores), with its API keys in real Secrets on the test
+// control plane.
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   analysisProviders,
@@ -38,9 +41,14 @@ describe("langfuse analysis metrics", () => {
       stringData: { public: credentials.publicKey, secret: credentials.secretKey },
     });
     // Traces of the canary and of the stable revision; scores on both.
-    for (let i = 0; i < 4; i++)
-      server.seedTrace({ id: `canary-${String(i)}`, tags: [revision, "prod"] });
-    server.seedTrace({ id: "stable-0", tags: ["coder-7b-stable"] });
+    for (let i = 0; i < 4; i++) {
+      server.seedTrace({
+        id: `canary-${String(i)}`,
+        tags: [revision, "prod"],
+        timestamp: ago(2 * minute),
+      });
+    }
+    server.seedTrace({ id: "stable-0", tags: ["coder-7b-stable"], timestamp: ago(2 * minute) });
   });
   afterEach(async () => {
     await server.stop();
@@ -69,6 +77,7 @@ describe("langfuse analysis metrics", () => {
   });
   const measure = (m: AnalysisMetric, options: AnalysisOptions = {}) =>
     measureMetric(m, context(), analysisProviders(options));
+  const requestsTo = (path: string) => server.requests.filter((r) => r.path === path);
 
   it("the mean of the score over the window, on the canary's traces only", async () => {
     server.seedScore({
@@ -90,7 +99,15 @@ describe("langfuse analysis metrics", () => {
       timestamp: ago(4 * minute),
     });
     // Not counted: older than the window (5m), another revision's trace, another score name,
-    // a categorical score, a score stamped after `now`.
+    // a categorical score, a score stamped after `now`, a score on a canary trace that started
+    // before the traces looked at (one more window before the scores' window).
+    server.seedTrace({ id: "canary-old", tags: [revision], timestamp: ago(11 * minute) });
+    server.seedScore({
+      name: "helpfulness",
+      value: 1,
+      traceId: "canary-old",
+      timestamp: ago(1 * minute),
+    });
     server.seedScore({
       name: "helpfulness",
       value: 1,
@@ -129,8 +146,10 @@ describe("langfuse analysis metrics", () => {
       verdict: "Successful",
       message: "helpfulness = 4.5 (result >= 4): Successful",
     });
-    const listed = server.requests.filter((r) => r.path === "/api/public/v2/scores");
-    expect(listed).toHaveLength(1);
+    expect(requestsTo("/api/public/v2/observations")).toHaveLength(1);
+    expect(requestsTo("/api/public/v3/scores")).toHaveLength(1);
+    // Not the deprecated listing Langfuse v4 no longer serves.
+    expect(requestsTo("/api/public/v2/scores")).toHaveLength(0);
   });
 
   it("a low mean is Failed", async () => {
@@ -197,11 +216,34 @@ describe("langfuse analysis metrics", () => {
     }
     const all = await measure(metric());
     expect(all.value).toBeCloseTo((200 * 5 + 50 * 1) / 250, 12);
-    const pages = server.requests.filter((r) => r.path === "/api/public/v2/scores");
-    expect(pages).toHaveLength(3);
+    expect(requestsTo("/api/public/v3/scores")).toHaveLength(3);
 
     const newest = await measure(metric(), { langfuse: { maxScores: 150 } });
     expect(newest.value).toBe(5);
+  });
+
+  it("finds the traces page by page, asks for their scores in batches, at most maxTraces", async () => {
+    for (let i = 0; i < 150; i++) {
+      const id = `busy-${String(i).padStart(3, "0")}`;
+      // The 10 newest traces score 5, the others 3.
+      server.seedTrace({ id, tags: [revision], timestamp: ago(minute + i * 1000) });
+      server.seedScore({
+        name: "helpfulness",
+        value: i < 10 ? 5 : 3,
+        traceId: id,
+        timestamp: ago(30_000),
+      });
+    }
+    const all = await measure(metric(), { langfuse: { tracePageSize: 40 } });
+    expect(all.value).toBeCloseTo((10 * 5 + 140 * 3) / 150, 12);
+    // 154 canary traces (the 4 of beforeEach have no score) in pages of 40; ids 100 at a time.
+    expect(requestsTo("/api/public/v2/observations")).toHaveLength(4);
+    expect(requestsTo("/api/public/v3/scores")).toHaveLength(2);
+
+    server.requests.length = 0;
+    const newest = await measure(metric(), { langfuse: { maxTraces: 10, tracePageSize: 40 } });
+    expect(newest.value).toBe(5);
+    expect(requestsTo("/api/public/v2/observations")).toHaveLength(1);
   });
 
   it("no scores in the window is an Error, not a failure", async () => {
@@ -269,9 +311,33 @@ describe("langfuse analysis metrics", () => {
     server.failNext = { count: 1, status: 503, method: "GET" };
     const m = await measure(metric());
     expect(m.verdict).toBe("Error");
-    expect(m.message).toMatch(/failed GET \/api\/public\/v2\/scores .* with HTTP 503/);
+    expect(m.message).toMatch(/failed GET \/api\/public\/v2\/observations .* with HTTP 503/);
+    expect(requestsTo("/api/public/v2/observations")).toHaveLength(1);
+    expect(requestsTo("/api/public/v3/scores")).toHaveLength(0);
     // The next interval's measurement works again.
     expect(await measure(metric())).toMatchObject({ verdict: "Successful", value: 5 });
+  });
+
+  it("a Langfuse without the v4 routes (404) is an Error that says so", async () => {
+    const old = createServer((_req, res) => {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ message: "Route not found", error: "NotFoundError" }));
+    });
+    await new Promise<void>((resolve) => old.listen(0, "127.0.0.1", resolve));
+    try {
+      const baseURL = `http://127.0.0.1:${String((old.address() as AddressInfo).port)}`;
+      const m = await measure(metric({ baseURL }));
+      expect(m.verdict).toBe("Error");
+      expect(m.message).toMatch(/answered 404 to GET \/api\/public\/v2\/observations/);
+      expect(m.message).toMatch(/need Langfuse v4/);
+    } finally {
+      old.closeAllConnections();
+      await new Promise<void>((resolve) =>
+        old.close(() => {
+          resolve();
+        }),
+      );
+    }
   });
 
   it("an unreachable Langfuse is an Error", async () => {
@@ -331,5 +397,116 @@ describe("the local Langfuse server's score listing", () => {
       ],
       meta: { page: 1, limit: 1, totalItems: 2, totalPages: 2 },
     });
+  });
+
+  const getAt = async (path: string, query: string) => {
+    const response = await fetch(`${server.baseUrl}${path}?${query}`, {
+      headers: {
+        authorization: `Basic ${Buffer.from(`${credentials.publicKey}:${credentials.secretKey}`).toString("base64")}`,
+      },
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+
+  it("v3 scores: typed values, newest first, cursor pages, documented 400s", async () => {
+    server.seedTrace({ id: "t1", tags: ["a"] });
+    server.seedTrace({ id: "t2", tags: ["b"] });
+    server.seedScore({
+      name: "q",
+      value: 1,
+      dataType: "BOOLEAN",
+      traceId: "t1",
+      timestamp: "2020-01-01T00:00:03Z",
+    });
+    server.seedScore({ name: "q", value: 0.5, traceId: "t2", timestamp: "2020-01-01T00:00:02Z" });
+    server.seedScore({
+      name: "q",
+      value: "good",
+      traceId: "t1",
+      timestamp: "2020-01-01T00:00:01Z",
+    });
+    server.seedScore({ name: "other", value: 2, traceId: "t1", timestamp: "2020-01-01T00:00:04Z" });
+
+    const first = await getAt(
+      "/api/public/v3/scores",
+      "name=q&traceId=t1,t2&limit=2&fields=subject",
+    );
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({
+      data: [
+        { name: "q", dataType: "BOOLEAN", value: true, subject: { kind: "trace", id: "t1" } },
+        { name: "q", dataType: "NUMERIC", value: 0.5, subject: { kind: "trace", id: "t2" } },
+      ],
+      meta: { limit: 2, cursor: expect.any(String) as unknown },
+    });
+    const cursor = (first.body.meta as { cursor: string }).cursor;
+    const second = await getAt(
+      "/api/public/v3/scores",
+      `name=q&traceId=t1,t2&limit=2&cursor=${cursor}`,
+    );
+    expect(second.body).toMatchObject({
+      data: [{ dataType: "CATEGORICAL", value: "good" }],
+      meta: { limit: 2 },
+    });
+    expect(second.body.meta).not.toHaveProperty("cursor");
+    const window = await getAt(
+      "/api/public/v3/scores",
+      "name=q&traceId=t1&fromTimestamp=2020-01-01T00:00:01Z&toTimestamp=2020-01-01T00:00:03Z",
+    );
+    expect((window.body.data as unknown[]).length).toBe(1);
+
+    expect((await getAt("/api/public/v3/scores", "limit=101")).status).toBe(400);
+    expect((await getAt("/api/public/v3/scores", "fields=trace")).status).toBe(400);
+    expect((await getAt("/api/public/v3/scores", "traceId=t1&sessionId=s")).status).toBe(400);
+    expect((await getAt("/api/public/v3/scores", "observationId=o")).status).toBe(400);
+    expect((await getAt("/api/public/v3/scores", "cursor=nope")).status).toBe(400);
+  });
+
+  it("v2 observations: a filter on trace tags and start time, cursor pages, documented 400s", async () => {
+    server.seedTrace({ id: "t1", tags: ["a"], timestamp: "2020-01-01T00:00:03Z" });
+    server.seedTrace({ id: "t2", tags: ["a", "b"], timestamp: "2020-01-01T00:00:02Z" });
+    server.seedTrace({ id: "t3", tags: ["b"], timestamp: "2020-01-01T00:00:01Z" });
+    const filter = (value: string[], from: string) =>
+      encodeURIComponent(
+        JSON.stringify([
+          { type: "arrayOptions", column: "traceTags", operator: "any of", value },
+          { type: "datetime", column: "startTime", operator: ">=", value: from },
+        ]),
+      );
+    const first = await getAt(
+      "/api/public/v2/observations",
+      `fields=core,trace_context&limit=1&filter=${filter(["a"], "2020-01-01T00:00:00Z")}`,
+    );
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({
+      data: [{ traceId: "t1", type: "SPAN", parentObservationId: null, tags: ["a"] }],
+      meta: { cursor: expect.any(String) as unknown },
+    });
+    const cursor = encodeURIComponent((first.body.meta as { cursor: string }).cursor);
+    const second = await getAt(
+      "/api/public/v2/observations",
+      `fields=core&limit=1&cursor=${cursor}&filter=${filter(["a"], "2020-01-01T00:00:00Z")}`,
+    );
+    expect(second.body).toMatchObject({ data: [{ traceId: "t2" }], meta: {} });
+    expect(second.body.meta).not.toHaveProperty("cursor");
+    expect(second.body.data as unknown[]).not.toContainEqual(
+      expect.objectContaining({ tags: expect.anything() as unknown }),
+    );
+    // The filter takes precedence over the query parameters.
+    const later = await getAt(
+      "/api/public/v2/observations",
+      `fromStartTime=2019-01-01T00:00:00Z&filter=${filter(["b"], "2020-01-01T00:00:02Z")}`,
+    );
+    expect((later.body.data as { traceId: string }[]).map((o) => o.traceId)).toEqual(["t2"]);
+    const byTime = await getAt(
+      "/api/public/v2/observations",
+      "fromStartTime=2020-01-01T00:00:02Z&toStartTime=2020-01-01T00:00:03Z",
+    );
+    expect((byTime.body.data as { traceId: string }[]).map((o) => o.traceId)).toEqual(["t2"]);
+
+    expect((await getAt("/api/public/v2/observations", "limit=1001")).status).toBe(400);
+    expect((await getAt("/api/public/v2/observations", "fields=scores")).status).toBe(400);
+    expect((await getAt("/api/public/v2/observations", "filter=nope")).status).toBe(400);
+    expect((await getAt("/api/public/v2/observations", "parseIoAsJson=true")).status).toBe(400);
   });
 });

@@ -1,9 +1,11 @@
 // A local server that speaks the Langfuse public API (the parts llmops uses), so tests drive the
 // official @langfuse/client and @langfuse/otel against the documented wire format, status codes and
-// error bodies: prompts, datasets and dataset items, scores (created, and listed through
-// GET /api/public/v2/scores with its filters and page-based pagination), and OTLP/HTTP traces in
-// the JSON encoding (the one @opentelemetry/exporter-trace-otlp-http sends; Langfuse also takes
-// protobuf, which this server answers with 415).
+// error bodies: prompts, datasets and dataset items, scores (created, and listed through the
+// deprecated GET /api/public/v2/scores with page-based pagination and through Langfuse v4's
+// GET /api/public/v3/scores with cursors), observations (GET /api/public/v2/observations with its
+// field groups, `filter` and cursors, built from seeded traces and OTLP spans), and OTLP/HTTP
+// traces in the JSON encoding (the one @opentelemetry/exporter-trace-otlp-http sends; Langfuse
+// also takes protobuf, which this server answers with 415).
 // Test-only: never shipped.
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -50,12 +52,17 @@ export interface StoredScore {
   [field: string]: unknown;
 }
 
-/** A trace as score listings see it: its tags (Langfuse aggregates them from its observations). */
+/**
+ * A trace as listings see it: its tags (Langfuse aggregates them from its observations); the
+ * observation listing shows it as one root observation that started at `timestamp`.
+ */
 export interface StoredTrace {
   id: string;
   tags: string[];
   userId?: string;
   environment?: string;
+  /** ISO 8601; when it was seeded unless given. */
+  timestamp: string;
 }
 
 export interface StoredDataset {
@@ -421,9 +428,22 @@ export class LangfuseTestServer {
     return dataset;
   }
 
-  /** Records a trace with tags, as if an application had sent it (score listings filter on them). */
-  seedTrace(trace: { id: string; tags?: string[]; userId?: string; environment?: string }): void {
-    this.traces.set(trace.id, { ...trace, tags: [...(trace.tags ?? [])] });
+  /**
+   * Records a trace with tags, as if an application had sent it (listings filter on them), that
+   * started at `timestamp` (ISO 8601; default now).
+   */
+  seedTrace(trace: {
+    id: string;
+    tags?: string[];
+    userId?: string;
+    environment?: string;
+    timestamp?: string;
+  }): void {
+    this.traces.set(trace.id, {
+      ...trace,
+      tags: [...(trace.tags ?? [])],
+      timestamp: trace.timestamp ?? new Date().toISOString(),
+    });
   }
 
   /**
@@ -516,6 +536,191 @@ export class LangfuseTestServer {
     return paginate(matching, url);
   }
 
+  /**
+   * GET /api/public/v3/scores: comma-separated list filters id, name, source, dataType,
+   * environment, traceId, sessionId, observationId (needs traceId) and experimentId (OR within a
+   * filter, AND across), fromTimestamp (inclusive), toTimestamp (exclusive); traceId excludes
+   * sessionId and experimentId (400, as documented); newest first; `limit` up to 100 (more is a
+   * 400) and a base64url `cursor`, absent on the last page; `fields` adds the details, subject and
+   * annotation groups (others are a 400). `value` is typed: a number, a boolean, or a string.
+   */
+  private listScoresV3(url: URL): unknown {
+    const q = url.searchParams;
+    const limit = pageLimit(q, 100);
+    const list = (key: string): string[] | null => {
+      const value = q.get(key);
+      if (value === null || value === "") return null;
+      return value.split(",").map((v) => v.trim());
+    };
+    const fields = list("fields") ?? [];
+    const unknown = fields.filter((f) => !["details", "subject", "annotation"].includes(f));
+    if (unknown.length > 0) {
+      throw new HttpError(
+        400,
+        `unknown field groups: ${unknown.join(", ")}; allowed: details, subject, annotation`,
+        "InvalidRequestError",
+      );
+    }
+    const traceIds = list("traceId");
+    const sessionIds = list("sessionId");
+    const observationIds = list("observationId");
+    const experimentIds = list("experimentId");
+    if (traceIds !== null && (sessionIds !== null || experimentIds !== null)) {
+      throw new HttpError(
+        400,
+        "traceId is mutually exclusive with sessionId and experimentId",
+        "InvalidRequestError",
+      );
+    }
+    if (observationIds !== null && traceIds === null) {
+      throw new HttpError(400, "observationId requires traceId", "InvalidRequestError");
+    }
+    const from = isoParam(q, "fromTimestamp");
+    const to = isoParam(q, "toTimestamp");
+    const ids = list("id");
+    const names = list("name");
+    const sources = list("source")?.map((v) => v.toUpperCase()) ?? null;
+    const dataTypes = list("dataType")?.map((v) => v.toUpperCase()) ?? null;
+    const environments = list("environment");
+    const among = (allowed: string[] | null, value: unknown): boolean =>
+      allowed === null || (typeof value === "string" && allowed.includes(value));
+    const matching = [...this.scores.values()]
+      .filter((s) => {
+        const at = Date.parse(String(s.timestamp));
+        return (
+          among(ids, s.id) &&
+          among(names, s.name) &&
+          among(sources, s.source ?? "API") &&
+          among(dataTypes, scoreDataType(s)) &&
+          among(environments, s.environment ?? "default") &&
+          among(traceIds, s.traceId) &&
+          among(sessionIds, s.sessionId) &&
+          among(observationIds, s.observationId) &&
+          among(experimentIds, s.datasetRunId) &&
+          (from === null || at >= from) &&
+          (to === null || at < to)
+        );
+      })
+      .sort(
+        (a, b) =>
+          Date.parse(String(b.timestamp)) - Date.parse(String(a.timestamp)) ||
+          a.id.localeCompare(b.id),
+      )
+      .map((s) => scoreViewV3(s, fields));
+    const { data, cursor } = cursorPage(matching, q.get("cursor"), limit, "base64url");
+    return { data, meta: { limit, ...(cursor === undefined ? {} : { cursor }) } };
+  }
+
+  /** Every observation: one root per seeded trace, and every OTLP span. */
+  private observations(): ObservationRow[] {
+    const rows: ObservationRow[] = [];
+    for (const trace of this.traces.values()) {
+      rows.push({
+        id: `root-${trace.id}`,
+        traceId: trace.id,
+        startTime: trace.timestamp,
+        endTime: trace.timestamp,
+        parentObservationId: null,
+        type: "SPAN",
+        name: null,
+        userId: trace.userId ?? null,
+        sessionId: null,
+        environment: trace.environment ?? "default",
+      });
+    }
+    for (const span of this.spans.values()) {
+      const attribute = (key: string): string | null => {
+        const value = span.attributes[key];
+        return typeof value === "string" ? value : null;
+      };
+      rows.push({
+        id: span.spanId,
+        traceId: span.traceId,
+        startTime: span.startTime,
+        endTime: span.endTime,
+        parentObservationId: span.parentSpanId,
+        type: (attribute("langfuse.observation.type") ?? "span").toUpperCase(),
+        name: span.name,
+        userId: attribute("user.id") ?? attribute("langfuse.user.id"),
+        sessionId: attribute("session.id") ?? attribute("langfuse.session.id"),
+        environment: attribute("langfuse.environment") ?? "default",
+      });
+    }
+    return rows;
+  }
+
+  /**
+   * GET /api/public/v2/observations: newest first (by startTime), `limit` up to 1000 (default 50,
+   * more is a 400) and a base64 `cursor`, absent on the last page; `fields` picks the groups
+   * (core always; core and basic by default; trace_context adds tags, release and traceName;
+   * the other documented groups are accepted and add nothing here; unknown ones are a 400).
+   * Filters: the query parameters traceId, name, type, fromStartTime (inclusive) and toStartTime
+   * (exclusive), or a JSON `filter`, which takes precedence over them, as documented; it may use
+   * the columns traceTags/tags (arrayOptions: any of, all of, none of), startTime (datetime),
+   * traceId, name and type (string =) and isRootObservation (boolean =); others are a 400 here.
+   */
+  private listObservationsV2(url: URL): unknown {
+    const q = url.searchParams;
+    const limit = pageLimit(q, 1000);
+    if (q.get("parseIoAsJson") === "true") {
+      throw new HttpError(400, "parseIoAsJson is no longer supported", "InvalidRequestError");
+    }
+    const fields = (q.get("fields") ?? "core,basic").split(",").map((f) => f.trim());
+    const unknown = fields.filter((f) => !observationFieldGroups.includes(f));
+    if (unknown.length > 0) {
+      throw new HttpError(
+        400,
+        `unknown field groups: ${unknown.join(", ")}`,
+        "InvalidRequestError",
+      );
+    }
+    const conditions = observationConditions(q);
+    const matching = this.observations()
+      .filter((o) => {
+        const tags = o.traceId === null ? [] : this.traceTags(o.traceId);
+        return conditions.every((c) => c(o, tags));
+      })
+      .sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime) || a.id.localeCompare(b.id))
+      .map((o) => this.observationView(o, fields));
+    const { data, cursor } = cursorPage(matching, q.get("cursor"), limit, "base64");
+    return { data, meta: cursor === undefined ? {} : { cursor } };
+  }
+
+  /** An observation as GET /api/public/v2/observations returns it, with the `fields` groups. */
+  private observationView(o: ObservationRow, fields: readonly string[]): Record<string, unknown> {
+    const view: Record<string, unknown> = {
+      id: o.id,
+      traceId: o.traceId,
+      startTime: o.startTime,
+      endTime: o.endTime,
+      projectId: testProjectId,
+      parentObservationId: o.parentObservationId,
+      type: o.type,
+    };
+    if (fields.includes("basic")) {
+      Object.assign(view, {
+        name: o.name,
+        level: "DEFAULT",
+        statusMessage: null,
+        version: null,
+        environment: o.environment,
+        bookmarked: false,
+        public: false,
+        userId: o.userId,
+        sessionId: o.sessionId,
+        isRootObservation: o.parentObservationId === null,
+      });
+    }
+    if (fields.includes("trace_context")) {
+      Object.assign(view, {
+        tags: o.traceId === null ? [] : this.traceTags(o.traceId),
+        release: null,
+        traceName: null,
+      });
+    }
+    return view;
+  }
+
   /** A stored score as GET /api/public/v2/scores returns it. */
   private scoreView(s: StoredScore, withTrace: boolean): Record<string, unknown> {
     const dataType = scoreDataType(s);
@@ -589,6 +794,12 @@ export class LangfuseTestServer {
     }
     if (path === "/api/public/v2/scores" && method === "GET") {
       return { status: 200, body: this.listScores(url) };
+    }
+    if (path === "/api/public/v3/scores" && method === "GET") {
+      return { status: 200, body: this.listScoresV3(url) };
+    }
+    if (path === "/api/public/v2/observations" && method === "GET") {
+      return { status: 200, body: this.listObservationsV2(url) };
     }
     if (path === "/api/public/v2/datasets" && method === "POST") {
       return { status: 200, body: this.upsertDataset(body) };
@@ -841,4 +1052,205 @@ function paginate(all: readonly unknown[], url: URL): unknown {
     data: structuredClone(all.slice((page - 1) * limit, page * limit)),
     meta: { page, limit, totalItems: all.length, totalPages: Math.ceil(all.length / limit) },
   };
+}
+
+/** An observation as the v2 listing sees it (from a seeded trace or an OTLP span). */
+interface ObservationRow {
+  id: string;
+  traceId: string | null;
+  startTime: string;
+  endTime: string | null;
+  parentObservationId: string | null;
+  type: string;
+  name: string | null;
+  userId: string | null;
+  sessionId: string | null;
+  environment: string;
+}
+
+/** The field groups GET /api/public/v2/observations documents. */
+const observationFieldGroups = [
+  "core",
+  "basic",
+  "time",
+  "io",
+  "metadata",
+  "model",
+  "usage",
+  "prompt",
+  "metrics",
+  "trace_context",
+];
+
+type ObservationCondition = (o: ObservationRow, traceTags: readonly string[]) => boolean;
+
+/** The conditions of an observation listing: its `filter`, else its query parameters. */
+function observationConditions(q: URLSearchParams): ObservationCondition[] {
+  const filter = q.get("filter");
+  if (filter !== null && filter !== "") return filterConditions(filter);
+  const conditions: ObservationCondition[] = [];
+  for (const key of ["traceId", "name", "type"] as const) {
+    const value = q.get(key);
+    if (value !== null) conditions.push((o) => o[key] === value);
+  }
+  const from = isoParam(q, "fromStartTime");
+  const to = isoParam(q, "toStartTime");
+  if (from !== null) conditions.push((o) => Date.parse(o.startTime) >= from);
+  if (to !== null) conditions.push((o) => Date.parse(o.startTime) < to);
+  return conditions;
+}
+
+/** The conditions of a v2 observations `filter` (a JSON array), as far as this server knows them. */
+function filterConditions(filter: string): ObservationCondition[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(filter);
+  } catch {
+    throw new HttpError(400, "filter must be a JSON array of conditions", "InvalidRequestError");
+  }
+  if (!Array.isArray(parsed)) {
+    throw new HttpError(400, "filter must be a JSON array of conditions", "InvalidRequestError");
+  }
+  return parsed.map((raw: unknown, i): ObservationCondition => {
+    const c = object(raw, `filter[${String(i)}]`);
+    const { type, column, operator, value } = c;
+    const bad = (why: string): HttpError =>
+      new HttpError(400, `filter[${String(i)}]: ${why}`, "InvalidRequestError");
+    if (type === "arrayOptions" && (column === "traceTags" || column === "tags")) {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+        throw bad("value must be an array of strings");
+      }
+      const wanted = value;
+      if (operator === "any of") return (_o, tags) => wanted.some((t) => tags.includes(t));
+      if (operator === "all of") return (_o, tags) => wanted.every((t) => tags.includes(t));
+      if (operator === "none of") return (_o, tags) => !wanted.some((t) => tags.includes(t));
+      throw bad(`arrayOptions takes any of, all of or none of, not ${String(operator)}`);
+    }
+    if (type === "datetime" && column === "startTime") {
+      const at = typeof value === "string" ? Date.parse(value) : NaN;
+      if (Number.isNaN(at)) throw bad("value must be an ISO 8601 datetime");
+      const compare: Record<string, (t: number) => boolean> = {
+        ">": (t) => t > at,
+        "<": (t) => t < at,
+        ">=": (t) => t >= at,
+        "<=": (t) => t <= at,
+      };
+      const test = typeof operator === "string" ? compare[operator] : undefined;
+      if (test === undefined) throw bad(`datetime takes >, <, >= or <=, not ${String(operator)}`);
+      return (o) => test(Date.parse(o.startTime));
+    }
+    if (
+      type === "string" &&
+      (column === "traceId" || column === "name" || column === "type") &&
+      operator === "="
+    ) {
+      if (typeof value !== "string") throw bad("value must be a string");
+      return (o) => o[column] === value;
+    }
+    if (type === "boolean" && column === "isRootObservation" && operator === "=") {
+      if (typeof value !== "boolean") throw bad("value must be a boolean");
+      return (o) => (o.parentObservationId === null) === value;
+    }
+    throw bad(
+      `this test server does not filter on ${String(type)} ${String(column)} ${String(operator)}`,
+    );
+  });
+}
+
+/** A stored score as GET /api/public/v3/scores returns it, with the `fields` groups. */
+function scoreViewV3(s: StoredScore, fields: readonly string[]): Record<string, unknown> {
+  const dataType = scoreDataType(s);
+  const timestamp = String(s.timestamp);
+  const value =
+    dataType === "NUMERIC"
+      ? s.value
+      : dataType === "BOOLEAN"
+        ? s.value === 1 || s.value === "true" || s.value === "True"
+        : String(s.value);
+  const view: Record<string, unknown> = {
+    id: s.id,
+    projectId: testProjectId,
+    name: s.name,
+    source: s.source ?? "API",
+    timestamp,
+    environment: s.environment ?? "default",
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    dataType,
+    value,
+  };
+  if (fields.includes("details")) {
+    Object.assign(view, {
+      comment: s.comment ?? null,
+      configId: null,
+      metadata: s.metadata ?? {},
+    });
+  }
+  if (fields.includes("annotation")) Object.assign(view, { authorUserId: null, queueId: null });
+  if (fields.includes("subject")) {
+    view.subject =
+      s.observationId !== undefined
+        ? { kind: "observation", id: s.observationId, traceId: s.traceId ?? null }
+        : s.traceId !== undefined
+          ? { kind: "trace", id: s.traceId }
+          : s.sessionId !== undefined
+            ? { kind: "session", id: s.sessionId }
+            : { kind: "experiment", id: s.datasetRunId ?? null };
+  }
+  return view;
+}
+
+/** `limit` of a cursor listing: default 50, at most `max` (more is a 400, as documented). */
+function pageLimit(q: URLSearchParams, max: number): number {
+  const limit = Number(q.get("limit") ?? "50");
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new HttpError(400, "limit must be a positive integer", "InvalidRequestError");
+  }
+  if (limit > max) {
+    throw new HttpError(400, `limit must be at most ${String(max)}`, "InvalidRequestError");
+  }
+  return limit;
+}
+
+/** An ISO 8601 query parameter as epoch ms, null when absent; a 400 when malformed. */
+function isoParam(q: URLSearchParams, key: string): number | null {
+  const value = q.get(key);
+  if (value === null) return null;
+  const parsed = Date.parse(value);
+  if (Number.isNaN(parsed)) {
+    throw new HttpError(400, `${key} must be an ISO 8601 datetime`, "InvalidRequestError");
+  }
+  return parsed;
+}
+
+/**
+ * One page of `all` from an opaque cursor (the offset, encoded), and the next page's cursor,
+ * absent on the last page. A cursor this server did not hand out is a 400.
+ */
+function cursorPage(
+  all: readonly unknown[],
+  cursor: string | null,
+  limit: number,
+  encoding: "base64" | "base64url",
+): { data: unknown[]; cursor?: string } {
+  let offset = 0;
+  if (cursor !== null && cursor !== "") {
+    const decoded = (() => {
+      try {
+        return JSON.parse(Buffer.from(cursor, encoding).toString("utf8")) as unknown;
+      } catch {
+        return undefined;
+      }
+    })();
+    const at = (decoded as { offset?: unknown } | undefined)?.offset;
+    if (typeof at !== "number" || !Number.isInteger(at) || at < 0) {
+      throw new HttpError(400, "invalid cursor", "InvalidRequestError");
+    }
+    offset = at;
+  }
+  const data = structuredClone(all.slice(offset, offset + limit));
+  const next = offset + limit;
+  return next < all.length
+    ? { data, cursor: Buffer.from(JSON.stringify({ offset: next })).toString(encoding) }
+    : { data };
 }
