@@ -263,24 +263,41 @@ export class LeaderElector {
 
   /** Clears holderIdentity so a standby takes over at once. Never throws. */
   private async release(): Promise<void> {
-    const lease = this.observed;
+    let lease = this.observed;
     if (lease?.spec?.holderIdentity !== this.config.identity) return;
-    const now = this.clock.now();
-    try {
-      await this.client.update<Lease>(LeaseType, {
-        ...lease,
-        spec: {
-          ...lease.spec,
-          holderIdentity: null,
-          leaseDurationSeconds: 1,
-          acquireTime: microTime(now),
-          renewTime: microTime(now),
-        },
-      });
-      this.logger.info("released leadership");
-    } catch (err: unknown) {
-      // The lease will expire on its own; a standby waits leaseDuration at worst.
-      this.logger.warn({ err: errorMessage(err) }, "could not release the lease");
+    // A renewal cancelled by the stop may still have reached the apiserver, leaving our copy one
+    // resourceVersion behind: on a conflict, read the Lease again and release it if still ours.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const now = this.clock.now();
+      try {
+        await this.client.update<Lease>(LeaseType, {
+          ...lease,
+          spec: {
+            ...lease.spec,
+            holderIdentity: null,
+            leaseDurationSeconds: 1,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
+          },
+        });
+        this.logger.info("released leadership");
+        return;
+      } catch (err: unknown) {
+        if (attempt === 0 && err instanceof ConflictError) {
+          const fresh = await this.client
+            .tryGet<Lease>(LeaseType, {
+              namespace: this.config.namespace,
+              name: this.config.name,
+            })
+            .catch(() => undefined);
+          if (fresh?.spec?.holderIdentity !== this.config.identity) return;
+          lease = fresh;
+          continue;
+        }
+        // The lease will expire on its own; a standby waits leaseDuration at worst.
+        this.logger.warn({ err: errorMessage(err) }, "could not release the lease");
+        return;
+      }
     }
   }
 
