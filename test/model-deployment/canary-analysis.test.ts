@@ -15,7 +15,12 @@ import { HubTestServer } from "../servers/huggingface/server.js";
 import { startPrometheus, type PrometheusTestServer } from "../servers/prometheus/server.js";
 import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import { eventually, memoryLogger, newClient } from "../runtime/helpers.js";
-import { installModelDeploymentCrds, routeWeights, type StoredModelDeployment } from "./harness.js";
+import {
+  installModelDeploymentCrds,
+  recordRouteWeights,
+  routeWeights,
+  type StoredModelDeployment,
+} from "./harness.js";
 
 type Stored = StoredModelDeployment;
 
@@ -164,23 +169,24 @@ describe("canary analysis against a real Prometheus", () => {
     const stable = await stableOn(namespace, "main", steps);
     const canary = await revisionOf(manifest(namespace, "good", steps));
     exporter.setErrorRatio(canary, 0.001);
+    const route = await recordRouteWeights(client, namespace, "coder");
     await apply(manifest(namespace, "good", steps));
-    const seen = new Set<string>();
     const done = await eventually(
       "the canary is stable",
       async () => {
         const md = await get(namespace);
-        const w = await weights(namespace);
-        if (w[canary] !== undefined) seen.add(`${String(w[stable] ?? 0)}/${String(w[canary])}`);
         return md.status?.stableRevision === canary && md.status.phase === "Healthy"
           ? md
           : undefined;
       },
       120_000,
     );
-    // The route went through both steps (each holds for its analysis, seconds at least).
-    expect(seen).toContain("90/10");
-    expect(seen).toContain("50/50");
+    route.stop();
+    // Every version of the route, from a watch: it went through both steps, in order.
+    const pairs = route.pairOf(stable, canary);
+    expect(pairs).toContain("90/10");
+    expect(pairs).toContain("50/50");
+    expect(pairs.indexOf("90/10")).toBeLessThan(pairs.indexOf("50/50"));
     expect(await weights(namespace)).toEqual({ [canary]: 100 });
     expect(done.status?.revisions?.find((r) => r.name === stable)?.role).toBe("Warm");
   }, 240_000);

@@ -41,3 +41,40 @@ export async function routeWeights(
     (route?.spec?.rules?.[0]?.backendRefs ?? []).map((b) => [b.name, b.weight ?? 1]),
   );
 }
+
+/**
+ * Every version of HTTPRoute `name` as a watch delivers it, as `stable/canary` weight pairs of
+ * the given revisions: no polling, so a step that lasts a moment is not missed.
+ */
+export async function recordRouteWeights(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<{ pairOf: (a: string, b: string) => string[]; stop: () => void }> {
+  const versions: Record<string, number>[] = [];
+  const stream = await client.watch(HTTPRouteType, {
+    namespace,
+    fieldSelector: `metadata.name=${name}`,
+  });
+  void (async () => {
+    try {
+      for await (const event of stream) {
+        const route = event.object as Route;
+        if (event.type !== "ADDED" && event.type !== "MODIFIED") continue;
+        versions.push(
+          Object.fromEntries(
+            (route.spec?.rules?.[0]?.backendRefs ?? []).map((b) => [b.name, b.weight ?? 1]),
+          ),
+        );
+      }
+    } catch {
+      // Closed by stop().
+    }
+  })();
+  return {
+    pairOf: (a, b) => versions.map((w) => `${String(w[a] ?? 0)}/${String(w[b] ?? 0)}`),
+    stop: () => {
+      stream.close();
+    },
+  };
+}

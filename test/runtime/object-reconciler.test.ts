@@ -210,11 +210,15 @@ describe("the reconciler skeleton against the real apiserver", () => {
     await eventually("a-x pruned", async () =>
       (await children("a")).join() === "a-foreign,a-y" ? true : undefined,
     );
-    const after = await eventually("a at version 1", async () => {
+    // The deletion of a-x brings the owner back: the kind's own condition follows what observe
+    // sees (one controlled child; the foreign one is not its own).
+    const after = await eventually("a at version 1, one child observed", async () => {
       const p = await getPrompt("a");
-      return p.status?.version === 1 ? p : undefined;
+      return p.status?.version === 1 && condition(p, "LabelsPublished")?.message === "1 before"
+        ? p
+        : undefined;
     });
-    expect(condition(after, "LabelsPublished")?.message).toBe("2 before");
+    expect(condition(after, "LabelsPublished")?.status).toBe("True");
   });
 
   it("Stalled records a Warning Event; waiting is Reconciling, never Stalled", async () => {
