@@ -46,9 +46,11 @@ export interface PromoteReport {
   message?: string;
 }
 
-/** `modeldeployment/x`, `md/x`, … → x; undefined for another kind. */
-function modelDeploymentTarget(text: string): string | undefined {
-  const kind = llmopsKinds.ModelDeployment;
+/** `<kind>/<name>` written as kubectl takes it (Kind, plural, singular or short name) → name. */
+function targetOf(
+  text: string,
+  kind: (typeof llmopsKinds)[keyof typeof llmopsKinds],
+): string | undefined {
   const slash = text.indexOf("/");
   const word = text.slice(0, Math.max(0, slash)).toLowerCase();
   const words: string[] = [kind.kind.toLowerCase(), kind.plural, kind.singular, ...kind.shortNames];
@@ -57,18 +59,20 @@ function modelDeploymentTarget(text: string): string | undefined {
     : undefined;
 }
 
+/** `modeldeployment/x`, `md/x`, … → x; undefined for another kind. */
+function modelDeploymentTarget(text: string): string | undefined {
+  return targetOf(text, llmopsKinds.ModelDeployment);
+}
+
 /** `experiment/x`, `Experiment/x`, `experiments/x`, `exp/x` → x. */
 export function parseExperimentTarget(text: string): string {
-  const kind = llmopsKinds.Experiment;
-  const slash = text.indexOf("/");
-  const word = text.slice(0, Math.max(0, slash)).toLowerCase();
-  const words: string[] = [kind.kind.toLowerCase(), kind.plural, kind.singular, ...kind.shortNames];
-  if (slash <= 0 || slash === text.length - 1 || !words.includes(word)) {
+  const name = targetOf(text, llmopsKinds.Experiment);
+  if (name === undefined) {
     throw new UsageError(
       `expected experiment/<name> or modeldeployment/<name>, e.g. experiment/support-triage (got "${text}")`,
     );
   }
-  return text.slice(slash + 1);
+  return name;
 }
 
 /** The namespace of the kubeconfig's current context, as kubectl picks it. */

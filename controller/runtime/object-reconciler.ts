@@ -46,13 +46,11 @@ export interface ReconcileStep<S extends KstatusFields> {
 }
 
 /**
- * A plan: the step as it will be if `actions` succeed. No `actions`: nothing to do but write the
- * step. Neither: nothing to do at all (status stays as it is).
+ * A plan: the step as it will be if `actions` succeed; without `actions`, nothing to do but write
+ * the step. An empty plan: nothing to do at all (status stays as it is).
  */
-export interface Plan<S extends KstatusFields, A> {
-  actions?: A;
-  step?: ReconcileStep<S>;
-}
+export type Plan<S extends KstatusFields, A> =
+  { step: ReconcileStep<S>; actions?: A } | { step?: undefined; actions?: undefined };
 
 /** What observe and act get besides the object. */
 export interface ObjectContext extends ReconcileContext {
@@ -98,9 +96,9 @@ export interface ObjectReconciler<
    */
   act(
     actions: Actions,
-    planned: ReconcileStep<S> | undefined,
+    planned: ReconcileStep<S>,
     context: ObjectContext & { object: StoredObject<T>; observed: Observed },
-  ): Promise<ReconcileStep<S> | undefined>;
+  ): Promise<ReconcileStep<S>>;
 }
 
 /** The reconcile function for `kind`, reading objects from the informer cache. */
@@ -147,10 +145,11 @@ async function reconcileObject<T extends Reconciled<S>, S extends KstatusFields,
     await addFinalizer(deps.client, kind.type, object, kind.finalizer.name);
   }
 
-  let step: ReconcileStep<S> | undefined;
+  let step: ReconcileStep<S>;
   try {
     const observed = await kind.observe(object, context);
     const plan = kind.plan({ object, observed, now: context.now });
+    if (plan.step === undefined) return undefined;
     step =
       plan.actions === undefined
         ? plan.step
@@ -163,7 +162,6 @@ async function reconcileObject<T extends Reconciled<S>, S extends KstatusFields,
       outcome: { state: "Stalled", reason: terminal.reason, message: terminal.message },
     };
   }
-  if (step === undefined) return undefined;
   return finishStep(deps, kind.type, object, step, context.now);
 }
 
@@ -171,7 +169,7 @@ async function reconcileObject<T extends Reconciled<S>, S extends KstatusFields,
  * Writes `step`'s status (once, only if it changed), records its Events, and tells the queue
  * what comes next. The only place a reconciler's outcome becomes conditions, Events and errors.
  */
-export async function finishStep<S extends KstatusFields>(
+async function finishStep<S extends KstatusFields>(
   deps: ControllerDeps,
   type: ResourceType,
   object: StoredObject<KubeObject & { status?: S }>,

@@ -16,6 +16,7 @@ import {
   modelInfo,
   InvalidApiResponseFormatError,
 } from "@huggingface/hub";
+import { errorMessage } from "../../kube/errors.js";
 
 interface HubErrorOptions {
   cause?: unknown;
@@ -438,7 +439,7 @@ export async function resolveModelRevision(options: {
     const what = `model ${repo}@${revision} on ${hubUrl}`;
     if (status === 401 || status === 403) {
       throw new HubAuthError(
-        `${what}: ${errorText(err)}; for a private or gated model set spec.model.huggingFace.tokenSecretRef to a token that can read it`,
+        `${what}: ${errorMessage(err)}; for a private or gated model set spec.model.huggingFace.tokenSecretRef to a token that can read it`,
       );
     }
     if (status === 404) {
@@ -449,10 +450,6 @@ export async function resolveModelRevision(options: {
         },
       );
     }
-    throw new HubUnavailableError(`${what}: ${errorText(err)}`);
+    throw new HubUnavailableError(`${what}: ${errorMessage(err)}`);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

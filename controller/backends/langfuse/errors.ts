@@ -89,13 +89,7 @@ export function toLangfuseError(
   if (err instanceof Error && status !== undefined) {
     return httpError(status, (err as { body?: unknown }).body, err, context);
   }
-  const reason = err instanceof Error ? err.message : String(err);
-  return new LangfuseRequestError(
-    `Langfuse at ${baseUrl}: ${request} (${what}) failed: ${reason}`,
-    request,
-    null,
-    { cause: err },
-  );
+  return unanswered(err, { request, what, baseUrl });
 }
 
 function httpError(
@@ -145,6 +139,14 @@ export function otlpExportError(
     return httpError(code, (err as { data?: unknown }).data, err, context);
   }
   const { request, what, baseUrl } = context;
+  return unanswered(err, { request, what, baseUrl });
+}
+
+/** A request that got no HTTP answer (connection refused, reset, DNS). */
+function unanswered(
+  err: unknown,
+  { request, what, baseUrl }: { request: string; what: string; baseUrl: string },
+): LangfuseRequestError {
   const reason = err instanceof Error ? err.message : String(err);
   return new LangfuseRequestError(
     `Langfuse at ${baseUrl}: ${request} (${what}) failed: ${reason}`,

@@ -62,10 +62,9 @@ export function experimentReconciler(
 async function act(
   settings: ExperimentSettings,
   actions: ExperimentActions,
-  planned: Step | undefined,
+  planned: Step,
   context: ActContext,
-): Promise<Step | undefined> {
-  if (planned === undefined) return undefined;
+): Promise<Step> {
   const { then } = actions;
   if (then.kind === "promotion") return promote(settings, planned, context);
   if (context.observed.kind !== "run") return planned;

@@ -16,6 +16,7 @@ import type {
   TrackingLinks,
 } from "../../backends/tracking/tracking.js";
 import type { KubeClient } from "../../kube/client.js";
+import { errorMessage } from "../../kube/errors.js";
 import type { KubeObject, StoredObject } from "../../kube/resources.js";
 import { revisionAnnotation } from "../../api/well-known.js";
 import type { ResultRecord } from "./results.js";
@@ -59,7 +60,7 @@ export async function trackExperiment(
     try {
       Object.assign(tracking, await tracker.record(run));
     } catch (error) {
-      throw new Error(`${configured.label}: ${errorText(error)}`, { cause: error });
+      throw new Error(`${configured.label}: ${errorMessage(error)}`, { cause: error });
     } finally {
       await tracker.close();
     }
@@ -84,10 +85,6 @@ export function finishedRun(run: RunResults): FinishedRun {
     items: run.items,
     ...(fromLangfuse !== undefined ? { langfuseDataset: fromLangfuse } : {}),
   };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** One Langfuse call per answered (or definitively failed) record; interrupted calls have no answer. */

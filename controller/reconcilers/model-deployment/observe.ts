@@ -95,6 +95,7 @@ async function resolveModel(
       recorded.requested === requested &&
       recorded.commit
     ) {
+      settings.resolved.delete(object.metadata.uid); // status holds it now
       return resolved(recorded.commit);
     }
     const key = `${requested}#${String(generation)}`;

@@ -42,7 +42,7 @@ export interface ObservedModelDeployment {
 
 export interface ModelDeploymentActions {
   /** The desired revision's Deployment and Service (server-side apply). */
-  apply: { deployment: ChildObject; service: ChildObject } | undefined;
+  apply: { deployment: ChildObject; service: ChildObject };
   /** Other revisions whose replica count changes (stable ↔ warm). */
   scale: { revision: string; replicas: number }[];
   route: ChildObject | undefined;
@@ -100,7 +100,7 @@ export function materialize(options: {
   model: ResolvedModel;
   now: number;
   measurements?: ModelDeploymentStatus["measurements"];
-}): Plan<ModelDeploymentStatus, ModelDeploymentActions> & { step: Step } {
+}): { step: Step; actions: ModelDeploymentActions } {
   const { object, observed, decision, desired, model, now } = options;
   const status = object.status ?? {};
   const replicas = object.spec.runtime?.replicas ?? 1;

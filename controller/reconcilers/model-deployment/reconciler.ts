@@ -165,8 +165,7 @@ function modelDeploymentReconciler(
     observe: (object, context) => observeModelDeployment(settings, object, context),
     plan: ({ object, observed, now }) =>
       planModelDeployment({ object, observed, now: Date.parse(now) }),
-    act: (actions, planned, context) =>
-      planned ? rollOut(measure, actions, planned, context) : Promise.resolve(undefined),
+    act: (actions, planned, context) => rollOut(measure, actions, planned, context),
   };
 }
 
@@ -182,10 +181,8 @@ async function rollOut(
     owner: object,
     labels: { [modelDeploymentLabel]: object.metadata.name },
   });
-  if (actions.apply) {
-    await children.apply(DeploymentType, [actions.apply.deployment]);
-    await children.apply(ServiceType, [actions.apply.service]);
-  }
+  await children.apply(DeploymentType, [actions.apply.deployment]);
+  await children.apply(ServiceType, [actions.apply.service]);
   let step = planned;
   let route = actions.route;
   if (actions.decision.measure !== undefined && actions.decision.canary !== undefined) {
@@ -203,7 +200,7 @@ async function rollOut(
       measurements: measurementsOf(object.status?.measurements, verdicts, decision, now),
     });
     step = again.step;
-    route = again.actions?.route;
+    route = again.actions.route;
   }
   if (route !== undefined) {
     try {

@@ -19,7 +19,7 @@ import {
   type PromptSnapshot,
 } from "../../prompts/snapshots.js";
 import type { ChildObject } from "../../runtime/owned-children.js";
-import type { Plan, ReconcileStep } from "../../runtime/object-reconciler.js";
+import type { ReconcileStep } from "../../runtime/object-reconciler.js";
 
 /** How often a Ready prompt is checked again for drift (the ConfigMap edited by hand, …). */
 export const driftCheckMs = 10 * 60_000;
@@ -51,7 +51,7 @@ export function planPrompt(input: {
   object: StoredObject<Prompt>;
   observed: ObservedPrompt;
   now: string;
-}): Plan<PromptStatus, PromptActions> & { step: ReconcileStep<PromptStatus> } {
+}): { step: ReconcileStep<PromptStatus>; actions?: PromptActions } {
   const { object: prompt, observed, now } = input;
   const previous = prompt.status;
   const problems = checkTemplate(prompt.spec);

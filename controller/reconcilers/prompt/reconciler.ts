@@ -79,8 +79,7 @@ function promptReconciler(
       return { outgoing: decodeSnapshot(published, publishedSnapshotKey) };
     },
     plan: planPrompt,
-    act: (actions, planned, context) =>
-      planned ? publish(registryFor, actions, planned, context) : Promise.resolve(undefined),
+    act: (actions, planned, context) => publish(registryFor, actions, planned, context),
   };
 }
 
