@@ -5,7 +5,7 @@ import type { ModelDeployment } from "../../controller/api/generated/index.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { HTTPRouteType, type KubeObject } from "../../controller/kube/resources.js";
 import { kubectl } from "../support/cluster.js";
-import { installCrds } from "../validate/install-crds.js";
+import { installCrds, waitForCrdsEstablished } from "../validate/install-crds.js";
 import { repositoryRoot } from "../validate/fixtures.js";
 
 export type StoredModelDeployment = ModelDeployment & KubeObject;
@@ -20,14 +20,7 @@ export async function installModelDeploymentCrds(): Promise<void> {
   const crd = join(repositoryRoot, "..", "shared", "crds", "gateway-api-v1.6.1", "httproutes.yaml");
   const applied = await kubectl(["apply", "--server-side", "-f", crd]);
   if (applied.code !== 0) throw new Error(`installing ${crd} failed: ${applied.stderr}`);
-  const established = await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd/httproutes.gateway.networking.k8s.io",
-  ]);
-  if (established.code !== 0)
-    throw new Error(`HTTPRoute CRD not established: ${established.stderr}`);
+  await waitForCrdsEstablished(["httproutes.gateway.networking.k8s.io"]);
 }
 
 /** backendRef name → weight of the HTTPRoute `name` (empty when there is none). */

@@ -13,6 +13,7 @@ import { PromptType, promptController } from "../../controller/reconcilers/promp
 import { restartComponent } from "../env/control-plane.js";
 import { kubectl, usePrivateControlPlane } from "../support/cluster.js";
 import { repositoryRoot } from "../validate/fixtures.js";
+import { waitForCrdsEstablished } from "../validate/install-crds.js";
 import { eventually, memoryLogger, newClient } from "../runtime/helpers.js";
 
 function manifest(user: string): string {
@@ -40,7 +41,7 @@ describe("Prompt controller during an API server outage", () => {
       env,
     });
     expect(crds.code, crds.stderr).toBe(0);
-    await kubectl(["wait", "--for=condition=Established", "crd/prompts.llmops.dev"], { env });
+    await waitForCrdsEstablished(["prompts.llmops.dev"], { env });
 
     const kc = new KubeConfig();
     kc.loadFromFile(current.kubeconfigPath);
