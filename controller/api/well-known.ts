@@ -42,3 +42,14 @@ export const journalLabel = "llmops.dev/journal";
 export const runIdAnnotation = "llmops.dev/run-id";
 /** The position of a results chunk in its run. */
 export const chunkAnnotation = "llmops.dev/chunk";
+
+/** On each object a TrainingJob owns (Jobs, their pods, the trainer ConfigMap): its name. */
+export const trainingJobLabel = "llmops.dev/training-job";
+/** On each training attempt (Job, pod, remote job labels): the run and the 1-based attempt. */
+export const runIdLabel = "llmops.dev/run-id";
+export const attemptLabel = "llmops.dev/attempt";
+/**
+ * `llmops.dev/approved-run: <runId>` on a TrainingJob, committed in git (`llmops approve`): the
+ * run whose estimate is above budget.approvalThresholdUSD may start. Binds to that runId only.
+ */
+export const approvedRunAnnotation = "llmops.dev/approved-run";
