@@ -21,7 +21,10 @@ export type TrainingJob = {
 
 /** Desired state of the training run, written by people in git. */
 export interface TrainingJobSpec {
-  /** The model to fine-tune, from the Hugging Face Hub. */
+  /**
+   * The model to fine-tune: a Hugging Face Hub repository (repo), a directory on a
+   * PersistentVolumeClaim (volume), or a local directory (path). Set exactly one.
+   */
   baseModel: TrainingJobBaseModel;
   /**
    * sft (supervised fine-tuning), dpo (direct preference optimisation) or orpo (odds-ratio
@@ -29,7 +32,7 @@ export interface TrainingJobSpec {
    * @defaultValue `"sft"`
    */
   method?: "sft" | "dpo" | "orpo";
-  /** Training data. Set exactly one source: huggingFace, configMap or volume. */
+  /** Training data, JSON Lines. Set exactly one source: huggingFace, configMap, volume or path. */
   dataset: TrainingJobDataset;
   /** Held-out data for evaluation loss. Same shape as dataset; its format must match. */
   evalDataset?: TrainingJobEvalDataset;
@@ -46,11 +49,16 @@ export interface TrainingJobSpec {
    */
   resources?: TrainingJobResources;
   /**
-   * Where the run executes: a Kubernetes Job in this cluster (the default), or Hugging Face Jobs.
+   * Where the run executes: a Kubernetes Job in this cluster (the default), Hugging Face Jobs, or
+   * local (a child process on the controller's machine, for `llmops up` and laptops).
    * @defaultValue `{}`
    */
   backend?: TrainingJobBackend;
-  /** Where the trained model (or adapter) goes. Set exactly one of huggingFace or volume. */
+  /**
+   * Where the trained model (or adapter) goes. Set exactly one of huggingFace, volume or path. Each
+   * run writes its own directory (named by its runId), so a revert to an earlier spec finds its
+   * model again.
+   */
   output: TrainingJobOutput;
   /**
    * Cost limits, checked against the estimate before anything starts. Runs estimated above
@@ -96,6 +104,16 @@ export interface TrainingJobStatus {
   progress?: TrainingJobStatusProgress;
   /** The model the run produced. */
   output?: TrainingJobStatusOutput;
+  /** The inputs of the current generation resolved to commits, once: what the runId hashes. */
+  resolved?: TrainingJobStatusResolved;
+  /** What the current run has used so far, from its elapsed time. */
+  spent?: TrainingJobStatusSpent;
+  /**
+   * Runs that finished, newest first (at most 10): going back to a spec whose run Succeeded reuses
+   * its output without training again.
+   * Max items: 10.
+   */
+  history?: TrainingJobStatusHistoryEntry[];
   /**
    * Attempts started for the current run.
    * Integer.
@@ -113,14 +131,26 @@ export interface TrainingJobStatus {
   conditions?: TrainingJobStatusCondition[];
 }
 
-/** The model to fine-tune, from the Hugging Face Hub. */
+/**
+ * The model to fine-tune: a Hugging Face Hub repository (repo), a directory on a
+ * PersistentVolumeClaim (volume), or a local directory (path). Set exactly one.
+ */
 export interface TrainingJobBaseModel {
+  /**
+   * A directory holding a model in Hugging Face format (config.json, weights, tokenizer). For the
+   * local backend a directory on the controller's machine (relative paths are resolved against the
+   * controller's --local-root); for the kubernetes backend a directory inside the trainer image.
+   * Max length: 1024.
+   */
+  path?: string;
+  /** A model directory on a PersistentVolumeClaim. */
+  volume?: TrainingJobBaseModelVolume;
   /**
    * Model repository id, owner/name, such as Qwen/Qwen2.5-Coder-7B-Instruct.
    * Pattern: `^[A-Za-z0-9][-A-Za-z0-9_.]*\/[A-Za-z0-9][-A-Za-z0-9_.]*$`
    * Max length: 200.
    */
-  repo: string;
+  repo?: string;
   /**
    * Branch, tag or commit. Pin a commit for reproducible runs.
    * Max length: 255.
@@ -137,7 +167,7 @@ export interface TrainingJobBaseModel {
   tokenSecretRef?: TrainingJobBaseModelTokenSecretRef;
 }
 
-/** Training data. Set exactly one source: huggingFace, configMap or volume. */
+/** Training data, JSON Lines. Set exactly one source: huggingFace, configMap, volume or path. */
 export interface TrainingJobDataset {
   /**
    * chat (messages lists), completion (prompt/completion pairs) or preference (prompt, chosen,
@@ -149,6 +179,12 @@ export interface TrainingJobDataset {
   huggingFace?: TrainingJobDatasetHuggingFace;
   /** JSON Lines in a ConfigMap of the TrainingJob's namespace. */
   configMap?: TrainingJobDatasetConfigMap;
+  /**
+   * A JSON Lines file on the controller's machine, for the local backend (relative paths are
+   * resolved against the controller's --local-root).
+   * Max length: 1024.
+   */
+  path?: string;
   /** JSON Lines files on a PersistentVolumeClaim. */
   volume?: TrainingJobDatasetVolume;
 }
@@ -164,6 +200,12 @@ export interface TrainingJobEvalDataset {
   huggingFace?: TrainingJobEvalDatasetHuggingFace;
   /** JSON Lines in a ConfigMap of the TrainingJob's namespace. */
   configMap?: TrainingJobEvalDatasetConfigMap;
+  /**
+   * A JSON Lines file on the controller's machine, for the local backend (relative paths are
+   * resolved against the controller's --local-root).
+   * Max length: 1024.
+   */
+  path?: string;
   /** JSON Lines files on a PersistentVolumeClaim. */
   volume?: TrainingJobEvalDatasetVolume;
 }
@@ -234,6 +276,12 @@ export interface TrainingJobHyperparameters {
    * @defaultValue `42`
    */
   seed?: number;
+  /**
+   * Stop after this many optimiser steps (a cap for smoke runs); epochs decide when omitted.
+   * Integer.
+   * Range: >= 1, <= 10000000.
+   */
+  maxSteps?: number;
 }
 
 /** Train a LoRA adapter instead of all weights. Omit for full fine-tuning. */
@@ -270,6 +318,12 @@ export interface TrainingJobLora {
    * @defaultValue `"none"`
    */
   quantization?: "none" | "4bit" | "8bit";
+  /**
+   * Modules trained in full beside the adapters, such as embed_tokens and lm_head (needed when the
+   * base model is not pretrained).
+   * Max items: 32.
+   */
+  modulesToSave?: string[];
 }
 
 /** Compute for the run. */
@@ -282,21 +336,34 @@ export interface TrainingJobResources {
   gpu?: TrainingJobResourcesGpu;
 }
 
-/** Where the run executes: a Kubernetes Job in this cluster (the default), or Hugging Face Jobs. */
+/**
+ * Where the run executes: a Kubernetes Job in this cluster (the default), Hugging Face Jobs, or
+ * local (a child process on the controller's machine, for `llmops up` and laptops).
+ */
 export interface TrainingJobBackend {
   /**
-   * kubernetes (the default) or huggingFaceJobs.
+   * kubernetes (the default), huggingFaceJobs or local.
    * @defaultValue `"kubernetes"`
    */
-  type?: "kubernetes" | "huggingFaceJobs";
+  type?: "kubernetes" | "huggingFaceJobs" | "local";
   /** Settings for a Kubernetes Job in the TrainingJob's namespace. */
   kubernetes?: TrainingJobBackendKubernetes;
   /** Settings for Hugging Face Jobs. */
   huggingFaceJobs?: TrainingJobBackendHuggingFaceJobs;
 }
 
-/** Where the trained model (or adapter) goes. Set exactly one of huggingFace or volume. */
+/**
+ * Where the trained model (or adapter) goes. Set exactly one of huggingFace, volume or path. Each
+ * run writes its own directory (named by its runId), so a revert to an earlier spec finds its model
+ * again.
+ */
 export interface TrainingJobOutput {
+  /**
+   * A directory on the controller's machine, for the local backend (relative paths are resolved
+   * against the controller's --local-root).
+   * Max length: 1024.
+   */
+  path?: string;
   /** Push to a model repository on the Hugging Face Hub. */
   huggingFace?: TrainingJobOutputHuggingFace;
   /** Write to a PersistentVolumeClaim. */
@@ -348,10 +415,44 @@ export interface TrainingJobStatusEstimate {
    * Range: >= 0.
    */
   costUSD?: number;
+  /**
+   * Hugging Face Jobs hardware flavor chosen (backend huggingFaceJobs).
+   * Max length: 63.
+   */
+  flavor?: string;
+  /**
+   * Price of one GPU (or flavor) per hour used for the cost.
+   * Range: >= 0.
+   */
+  pricePerHourUSD?: number;
+  /**
+   * Model size the estimate used.
+   * Range: >= 0.
+   */
+  parametersBillions?: number;
+  /**
+   * Training tokens per epoch, counted or estimated from bytes.
+   * Integer.
+   * Range: >= 0.
+   */
+  datasetTokens?: number;
+  /**
+   * How the estimate was made, in words.
+   * Max length: 1024.
+   */
+  basis?: string;
 }
 
 /** The job that runs the current attempt. */
 export interface TrainingJobStatusJob {
+  /** Where the attempt runs. */
+  backend?: "kubernetes" | "huggingFaceJobs" | "local";
+  /**
+   * The attempt (1-based) of the current run.
+   * Integer.
+   * Range: >= 1.
+   */
+  attempt?: number;
   /**
    * Kubernetes Job name (backend kubernetes).
    * Max length: 253.
@@ -395,6 +496,20 @@ export interface TrainingJobStatusProgress {
   evalLoss?: number;
   /** Expected completion time. */
   eta?: string;
+  /**
+   * Epochs done, fractional.
+   * Range: >= 0.
+   */
+  epoch?: number;
+  /**
+   * Latest learning rate.
+   * Range: >= 0.
+   */
+  learningRate?: number;
+  /** When the trainer last reported. */
+  updatedAt?: string;
+  /** The newest checkpoint; the next attempt resumes from it. */
+  checkpoint?: TrainingJobStatusProgressCheckpoint;
 }
 
 /** The model the run produced. */
@@ -410,10 +525,84 @@ export interface TrainingJobStatusOutput {
    */
   revision?: string;
   /**
-   * Directory on the output volume.
+   * Directory on the output volume (or local directory).
    * Max length: 1024.
    */
   path?: string;
+  /**
+   * PersistentVolumeClaim holding path (output.volume).
+   * Max length: 253.
+   */
+  volume?: string;
+  /**
+   * MLflow run that tracked the training, when tracking is set.
+   * Max length: 64.
+   */
+  mlflowRunId?: string;
+  /**
+   * Registered MLflow model version, when tracking is set.
+   * Max length: 64.
+   */
+  modelVersion?: string;
+}
+
+/** The inputs of the current generation resolved to commits, once: what the runId hashes. */
+export interface TrainingJobStatusResolved {
+  /**
+   * The metadata.generation these were resolved for.
+   * Integer.
+   * Range: >= 0.
+   */
+  generation?: number;
+  /**
+   * Commit of the base model repository.
+   * Max length: 255.
+   */
+  baseModel?: string;
+  /**
+   * Commit of the dataset repository, or the content hash of its data.
+   * Max length: 255.
+   */
+  dataset?: string;
+  /**
+   * Commit or content hash of the evaluation data.
+   * Max length: 255.
+   */
+  evalDataset?: string;
+}
+
+/** What the current run has used so far, from its elapsed time. */
+export interface TrainingJobStatusSpent {
+  /**
+   * Cost of the elapsed time of every attempt of the run.
+   * Range: >= 0.
+   */
+  costUSD?: number;
+  /**
+   * GPU-hours of every attempt of the run.
+   * Range: >= 0.
+   */
+  gpuHours?: number;
+}
+
+/** One finished run. */
+export interface TrainingJobStatusHistoryEntry {
+  /**
+   * The run's id.
+   * Max length: 64.
+   */
+  runId: string;
+  /** How it ended. */
+  phase: "Succeeded" | "Failed" | "Cancelled";
+  /** The model it produced (Succeeded runs). */
+  output?: TrainingJobStatusHistoryEntryOutput;
+  /** When it ended. */
+  finishedAt?: string;
+  /**
+   * What it cost, from its elapsed time.
+   * Range: >= 0.
+   */
+  costUSD?: number;
 }
 
 /** One aspect of the object's current state. */
@@ -446,6 +635,21 @@ export interface TrainingJobStatusCondition {
    * Max length: 32768.
    */
   message: string;
+}
+
+/** A model directory on a PersistentVolumeClaim. */
+export interface TrainingJobBaseModelVolume {
+  /**
+   * PersistentVolumeClaim in the TrainingJob's namespace.
+   * Pattern: `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+   * Max length: 253.
+   */
+  claimName: string;
+  /**
+   * Directory inside the volume.
+   * Max length: 1024.
+   */
+  path: string;
 }
 
 /** Secret key that holds a Hub token, for gated or private models. */
@@ -670,6 +874,45 @@ export interface TrainingJobOutputVolume {
    * Max length: 1024.
    */
   path?: string;
+}
+
+/** The newest checkpoint; the next attempt resumes from it. */
+export interface TrainingJobStatusProgressCheckpoint {
+  /**
+   * Step the checkpoint was saved at.
+   * Integer.
+   * Range: >= 0.
+   */
+  step?: number;
+  /**
+   * Where the trainer saved it.
+   * Max length: 1024.
+   */
+  path?: string;
+}
+
+/** The model it produced (Succeeded runs). */
+export interface TrainingJobStatusHistoryEntryOutput {
+  /**
+   * Hub repository it was pushed to.
+   * Max length: 200.
+   */
+  repo?: string;
+  /**
+   * Commit of the push.
+   * Max length: 255.
+   */
+  revision?: string;
+  /**
+   * Directory on the output volume (or local directory).
+   * Max length: 1024.
+   */
+  path?: string;
+  /**
+   * PersistentVolumeClaim holding path.
+   * Max length: 253.
+   */
+  volume?: string;
 }
 
 /** Secret key that holds a Hub token, for private datasets. */

@@ -24,6 +24,7 @@ export interface TrainerConfig {
     batchSize: number;
     gradientAccumulationSteps: number;
     maxSeqLength: number;
+    weightDecay?: number;
     /** dpo / orpo only. */
     beta?: number;
     seed?: number;

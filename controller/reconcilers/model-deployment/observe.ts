@@ -178,13 +178,14 @@ async function resolveModel(
       : { repo: output.repo ?? "", ...(output.revision ? { revision: output.revision } : {}) };
   const base = job.spec.baseModel;
   const source = `trainingjob/${ref.name}@${job.status.runId ?? ""}`;
-  // A LoRA run's output is an adapter, served on its base model.
+  // A LoRA run's output is an adapter, served on its base model (at the commit it trained on).
+  const baseRevision = job.status.resolved?.baseModel ?? base.revision;
+  const baseWeights =
+    base.repo !== undefined
+      ? { repo: base.repo, ...(baseRevision ? { revision: baseRevision } : {}) }
+      : { path: base.path ?? base.volume?.path ?? "" };
   const model: ResolvedModel = job.spec.lora
-    ? {
-        source,
-        model: { repo: base.repo, ...(base.revision ? { revision: base.revision } : {}) },
-        adapter: weights,
-      }
+    ? { source, model: baseWeights, adapter: weights }
     : { source, model: weights };
   return { ok: true, model };
 }
