@@ -6,3 +6,6 @@ export * from "./sample-size.js";
 export * from "./observations.js";
 export * from "./guardrails.js";
 export * from "./decide.js";
+export * from "./moments.js";
+export * from "./sequential.js";
+export * from "./srm.js";
