@@ -30,7 +30,16 @@ export interface AttemptRequest {
   options: Record<string, unknown>;
   /** Plain environment for the trainer (HF_ENDPOINT, progress URL…). */
   env?: Record<string, string>;
+  /** Volumes the trainer reads or writes (kubernetes backend: PVCs and ConfigMaps it mounts). */
+  mounts?: Mount[];
+  /** The PersistentVolumeClaim the output directory is on (spec.output.volume). */
+  outputVolume?: string;
 }
+
+/** A volume mounted into the trainer's pod. */
+export type Mount =
+  | { kind: "persistentVolumeClaim"; claimName: string; mountPath: string; readOnly: boolean }
+  | { kind: "configMap"; name: string; mountPath: string };
 
 /** Where an attempt runs: what status.job records, enough to find it again after a restart. */
 export interface AttemptRef {
