@@ -119,6 +119,11 @@ export interface ExperimentStatus {
    * and whether the git commit that does it was written.
    */
   promotion?: ExperimentStatusPromotion;
+  /**
+   * Online A/B tests: the run applications are assigned in (the HTTP API serves it), and the
+   * sample-ratio-mismatch check.
+   */
+  online?: ExperimentStatusOnline;
   /** Links to the runs in tracking systems. */
   tracking?: ExperimentStatusTracking;
   /**
@@ -187,7 +192,11 @@ export interface ExperimentEvaluator {
    * Max length: 63.
    */
   name: string;
-  /** exactMatch, contains, regex, jsonSchema, numeric, llmJudge, latency, cost or webhook. */
+  /**
+   * exactMatch, contains, regex, jsonSchema, numeric, llmJudge, latency, cost or webhook; outcome
+   * for a value applications report in an online A/B test (POST
+   * /v1/experiments/{namespace}/{name}/outcomes, or Langfuse scores of the same name).
+   */
   type:
     | "exactMatch"
     | "contains"
@@ -197,7 +206,10 @@ export interface ExperimentEvaluator {
     | "llmJudge"
     | "latency"
     | "cost"
-    | "webhook";
+    | "webhook"
+    | "outcome";
+  /** Settings for type outcome (online A/B only): what the reported values are. */
+  outcome?: ExperimentEvaluatorOutcome;
   /** Settings for type exactMatch (pass when answer equals expected). */
   exactMatch?: ExperimentEvaluatorExactMatch;
   /** Settings for type contains (pass when the answer contains text). */
@@ -260,6 +272,12 @@ export interface ExperimentAnalysis {
    * Max items: 8.
    */
   guardrails?: ExperimentAnalysisGuardrail[];
+  /**
+   * Online A/B tests (spec.traffic) only: the always-valid sequential test (mSPRT) that lets the
+   * results be watched continuously, and the sample-ratio-mismatch check that holds the decision
+   * while the exposures do not match the weights.
+   */
+  sequential?: ExperimentAnalysisSequential;
 }
 
 /** Spending limits for the calls this experiment makes. */
@@ -328,6 +346,18 @@ export interface ExperimentTraffic {
    * @defaultValue `"user_id"`
    */
   assignmentKey?: string;
+  /**
+   * Mixed into the assignment hash (SHA-256 of "<uid>:<salt>:<unit>"); change it to reshuffle every
+   * unit and start a new run. Defaults to empty.
+   * Max length: 63.
+   */
+  salt?: string;
+  /**
+   * Also read outcomes from Langfuse: scores named after an outcome evaluator on traces tagged
+   * llmops:<namespace>/<experiment>/<variant>, each counted once (by score id) for that variant,
+   * the trace's user id (else the trace id) as its unit.
+   */
+  langfuse?: ExperimentTrafficLangfuse;
 }
 
 /**
@@ -412,11 +442,17 @@ export interface ExperimentStatusResult {
    */
   promptVersion?: number;
   /**
-   * Scored answers.
+   * Scored answers (online, outcomes of the primary metric).
    * Integer.
    * Range: >= 0.
    */
   n?: number;
+  /**
+   * Online A/B only, distinct units assigned to the variant.
+   * Integer.
+   * Range: >= 0.
+   */
+  exposures?: number;
   /**
    * One entry per evaluator.
    * Max items: 16.
@@ -465,6 +501,16 @@ export interface ExperimentStatusComparison {
   pValue?: number;
   /** Whether pValue is below spec.analysis.alpha. */
   significant?: boolean;
+  /**
+   * Online A/B only: lower end of the always-valid confidence sequence for delta at level 1 −
+   * alpha.
+   */
+  ciLow?: number;
+  /**
+   * Online A/B only: upper end of the always-valid confidence sequence for delta at level 1 −
+   * alpha.
+   */
+  ciHigh?: number;
 }
 
 /**
@@ -509,6 +555,50 @@ export interface ExperimentStatusPromotion {
    * Max length: 1024.
    */
   message?: string;
+}
+
+/**
+ * Online A/B tests: the run applications are assigned in (the HTTP API serves it), and the
+ * sample-ratio-mismatch check.
+ */
+export interface ExperimentStatusOnline {
+  /**
+   * Hash of what the run depends on (uid, salt, weights, variants and their Prompt versions,
+   * metrics); a new one starts the counts afresh.
+   * Max length: 64.
+   */
+  runId?: string;
+  /** When this run started. */
+  startedAt?: string;
+  /**
+   * The salt of the assignment hash.
+   * Max length: 63.
+   */
+  salt?: string;
+  /**
+   * The traffic weights the run assigns by.
+   * Max items: 10.
+   */
+  weights?: ExperimentStatusOnlineWeight[];
+  /**
+   * The Prompt version each variant serves in this run.
+   * Max items: 10.
+   */
+  variants?: ExperimentStatusOnlineVariant[];
+  /**
+   * Distinct units exposed, all variants.
+   * Integer.
+   * Range: >= 0.
+   */
+  exposures?: number;
+  /**
+   * Outcomes counted (duplicates by id excluded), all variants.
+   * Integer.
+   * Range: >= 0.
+   */
+  outcomes?: number;
+  /** The chi-square sample-ratio-mismatch check of the exposures. */
+  srm?: ExperimentStatusOnlineSrm;
 }
 
 /** Links to the runs in tracking systems. */
@@ -679,6 +769,16 @@ export interface ExperimentDatasetLangfuse {
   secretKeySecretRef: ExperimentDatasetLangfuseSecretKeySecretRef;
 }
 
+/** Settings for type outcome (online A/B only): what the reported values are. */
+export interface ExperimentEvaluatorOutcome {
+  /**
+   * binary: 0 or 1 (true/false), reported as a rate such as a conversion; continuous: any finite
+   * number. Defaults to continuous.
+   * @defaultValue `"continuous"`
+   */
+  kind?: "binary" | "continuous";
+}
+
 /** Settings for type exactMatch (pass when answer equals expected). */
 export interface ExperimentEvaluatorExactMatch {
   /**
@@ -827,6 +927,28 @@ export interface ExperimentAnalysisGuardrail {
   direction?: "higherIsBetter" | "lowerIsBetter";
 }
 
+/**
+ * Online A/B tests (spec.traffic) only: the always-valid sequential test (mSPRT) that lets the
+ * results be watched continuously, and the sample-ratio-mismatch check that holds the decision
+ * while the exposures do not match the weights.
+ */
+export interface ExperimentAnalysisSequential {
+  /**
+   * The effect, in standard deviations of the primary metric, the test is tuned to detect soonest:
+   * the standard deviation of the mSPRT's normal mixing distribution. Defaults to 0.1.
+   * Range: > 0, <= 10.
+   * @defaultValue `0.1`
+   */
+  effectSize?: number;
+  /**
+   * Significance level of the chi-square sample-ratio-mismatch check on the exposures per variant.
+   * Defaults to 0.001.
+   * Range: > 0, <= 0.5.
+   * @defaultValue `0.001`
+   */
+  srmAlpha?: number;
+}
+
 /** Log parameters and metrics of each variant as MLflow runs. */
 export interface ExperimentTrackingMlflow {
   /**
@@ -874,6 +996,25 @@ export interface ExperimentTrafficWeight {
   weight: number;
 }
 
+/**
+ * Also read outcomes from Langfuse: scores named after an outcome evaluator on traces tagged
+ * llmops:<namespace>/<experiment>/<variant>, each counted once (by score id) for that variant, the
+ * trace's user id (else the trace id) as its unit.
+ */
+export interface ExperimentTrafficLangfuse {
+  /**
+   * Langfuse base URL. Defaults to https://cloud.langfuse.com.
+   * Pattern: `^https?://[^ \t\n\f\r]+$`
+   * Max length: 2048.
+   * @defaultValue `"https://cloud.langfuse.com"`
+   */
+  baseURL?: string;
+  /** Secret key that holds the Langfuse public key. */
+  publicKeySecretRef: ExperimentTrafficLangfusePublicKeySecretRef;
+  /** Secret key that holds the Langfuse secret key. */
+  secretKeySecretRef: ExperimentTrafficLangfuseSecretKeySecretRef;
+}
+
 /** Summary of one metric for this variant. */
 export interface ExperimentStatusResultMetric {
   /**
@@ -881,6 +1022,12 @@ export interface ExperimentStatusResultMetric {
    * Max length: 63.
    */
   name: string;
+  /**
+   * Online A/B only, outcomes reported for this metric.
+   * Integer.
+   * Range: >= 0.
+   */
+  n?: number;
   /** Mean score. */
   mean?: number;
   /** Lower bound of the 95% confidence interval of the mean. */
@@ -892,6 +1039,67 @@ export interface ExperimentStatusResultMetric {
    * Range: >= 0, <= 1.
    */
   passRate?: number;
+}
+
+/** One variant's share. */
+export interface ExperimentStatusOnlineWeight {
+  /**
+   * Variant name.
+   * Max length: 63.
+   */
+  variant: string;
+  /**
+   * Percentage of units.
+   * Integer.
+   * Range: >= 0, <= 100.
+   */
+  weight: number;
+}
+
+/** One variant. */
+export interface ExperimentStatusOnlineVariant {
+  /**
+   * Variant name.
+   * Max length: 63.
+   */
+  name: string;
+  /**
+   * Prompt name.
+   * Max length: 253.
+   */
+  prompt: string;
+  /**
+   * Prompt version.
+   * Integer.
+   */
+  promptVersion: number;
+  /**
+   * The model override of the variant, when it has one.
+   * Max length: 256.
+   */
+  model?: string;
+}
+
+/** The chi-square sample-ratio-mismatch check of the exposures. */
+export interface ExperimentStatusOnlineSrm {
+  /**
+   * Pearson's chi-square against the weights.
+   * Range: >= 0.
+   */
+  chiSquare?: number;
+  /**
+   * Degrees of freedom.
+   * Integer.
+   * Range: >= 0.
+   */
+  df?: number;
+  /**
+   * Its p-value.
+   * Range: >= 0, <= 1.
+   */
+  pValue?: number;
+  /** pValue is below analysis.sequential.srmAlpha; no decision is made. */
+  mismatch?: boolean;
 }
 
 /**
@@ -1084,6 +1292,38 @@ export interface ExperimentTrackingLangfusePublicKeySecretRef {
 
 /** Secret key that holds the Langfuse secret key. */
 export interface ExperimentTrackingLangfuseSecretKeySecretRef {
+  /**
+   * Name of a Secret in the Experiment's namespace.
+   * Pattern: `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+   * Max length: 253.
+   */
+  name: string;
+  /**
+   * Key within the Secret's data.
+   * Pattern: `^[-._a-zA-Z0-9]+$`
+   * Max length: 253.
+   */
+  key: string;
+}
+
+/** Secret key that holds the Langfuse public key. */
+export interface ExperimentTrafficLangfusePublicKeySecretRef {
+  /**
+   * Name of a Secret in the Experiment's namespace.
+   * Pattern: `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+   * Max length: 253.
+   */
+  name: string;
+  /**
+   * Key within the Secret's data.
+   * Pattern: `^[-._a-zA-Z0-9]+$`
+   * Max length: 253.
+   */
+  key: string;
+}
+
+/** Secret key that holds the Langfuse secret key. */
+export interface ExperimentTrafficLangfuseSecretKeySecretRef {
   /**
    * Name of a Secret in the Experiment's namespace.
    * Pattern: `^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`

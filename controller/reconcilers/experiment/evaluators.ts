@@ -73,6 +73,11 @@ export function evaluatorSpecOf(e: ExperimentEvaluator, variant: ResolvedVariant
           ? { timeoutMs: e.webhook.timeoutSeconds * 1000 }
           : {}),
       };
+    case "outcome":
+      // The CRD allows outcome evaluators only with spec.traffic; this guards older objects.
+      throw new EvaluatorConfigError(
+        `${where}: type outcome is reported by applications in an online A/B test (spec.traffic) and cannot score a dataset; use another type`,
+      );
   }
 }
 
