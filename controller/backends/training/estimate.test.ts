@@ -48,7 +48,7 @@ describe("estimateTraining: the worked examples", () => {
       costUSD: 5.89,
       pricePerHourUSD: 1.01,
       memoryGiB: 18.5,
-      tokens: 10_000_000,
+      datasetTokens: 10_000_000,
     });
     expect(estimate.flavor).toBeUndefined();
     expect(estimate.basis).toBe(
@@ -66,7 +66,8 @@ describe("estimateTraining: the worked examples", () => {
       memoryGiB: 57.2,
       hours: 0.754,
       costUSD: 124.5,
-      pricePerHourUSD: 165.12,
+      pricePerHourUSD: 6.88,
+      runPricePerHourUSD: 165.12,
     });
   });
 
@@ -119,7 +120,7 @@ describe("estimateTraining: the worked examples", () => {
   it("a dataset known only by its bytes: 4 bytes per token", () => {
     expect(datasetTokens({ bytes: 40_000_001 })).toBe(10_000_001);
     const estimate = estimateTraining(table, { ...lora7b, dataset: { bytes: 40_000_000 } });
-    expect(estimate.tokens).toBe(10_000_000);
+    expect(estimate.datasetTokens).toBe(10_000_000);
     expect(estimate.hours).toBe(5.83);
     expect(estimate.basis).toContain("10M tokens (from 40M bytes ÷ 4)");
   });
@@ -134,6 +135,7 @@ describe("estimateTraining on Hugging Face Jobs", () => {
       gpuCount: 1,
       flavor: "a10g-small",
       pricePerHourUSD: 1,
+      runPricePerHourUSD: 1,
       hours: 5.83,
       costUSD: 5.83,
     });
@@ -180,6 +182,7 @@ describe("estimateTraining on Hugging Face Jobs", () => {
       flavor: "a10g-largex2",
       gpuCount: 2,
       pricePerHourUSD: 3,
+      runPricePerHourUSD: 3,
     });
   });
 
@@ -245,7 +248,8 @@ describe("estimateTraining on the local backend", () => {
       gpuCount: 1,
       costUSD: 0,
       pricePerHourUSD: 0,
-      tokens: 15_000,
+      runPricePerHourUSD: 0,
+      datasetTokens: 15_000,
     });
     expect(estimate.flavor).toBeUndefined();
     // 6 × 2e5 × 15k × 3 FLOPs at 12 GFLOP/s: 4.5 s, no start-up.
@@ -284,7 +288,12 @@ describe("estimateTraining with explicit GPUs on a cluster", () => {
 
   it("an explicit count is honoured, even when more than needed", () => {
     const four = estimateTraining(table, { ...lora7b, gpu: { type: "nvidia-a10g", count: 4 } });
-    expect(four).toMatchObject({ gpuType: "nvidia-a10g", gpuCount: 4, pricePerHourUSD: 4.04 });
+    expect(four).toMatchObject({
+      gpuType: "nvidia-a10g",
+      gpuCount: 4,
+      pricePerHourUSD: 1.01,
+      runPricePerHourUSD: 4.04,
+    });
     expect(four.hours).toBeLessThan(estimateTraining(table, lora7b).hours);
   });
 

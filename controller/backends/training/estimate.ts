@@ -92,12 +92,16 @@ export interface TrainingEstimate {
   hours: number;
   /** hours × pricePerHourUSD; Hugging Face Jobs bills whole minutes. Rounded to cents. */
   costUSD: number;
-  /** For the whole run: count × the GPU's price, or the flavor's price. */
+  /** One GPU-hour on a cluster (or the local machine's hour); the flavor's hour on Hugging Face Jobs. */
   pricePerHourUSD: number;
+  /** One hour of the whole run: count × the GPU's price, or the flavor's price. */
+  runPricePerHourUSD: number;
   /** Memory needed on each GPU at this count (GiB, one decimal). */
   memoryGiB: number;
+  /** The model size the estimate used. */
+  parametersBillions: number;
   /** Tokens trained on per epoch (counted, or estimated from bytes). */
-  tokens: number;
+  datasetTokens: number;
   /** One line, for people: why these GPUs and this time. */
   basis: string;
 }
@@ -458,6 +462,9 @@ export function estimateTraining(table: GpuTable, input: TrainingEstimateInput):
         : estimateKubernetes(table, input, need, price);
 
   const perGpu = perGpuGiB(need, chosen.gpuCount);
+  // Internally an option's price is the whole run's hour; a cluster GPU is priced per GPU.
+  const unitPrice =
+    chosen.flavor === undefined ? chosen.pricePerHourUSD / chosen.gpuCount : chosen.pricePerHourUSD;
   const memory = table.gpus[chosen.gpuType]?.memoryGiB ?? 0;
   const where =
     input.backend === "local"
@@ -466,7 +473,7 @@ export function estimateTraining(table: GpuTable, input: TrainingEstimateInput):
   const rate =
     input.backend === "huggingFaceJobs"
       ? `$${chosen.pricePerHourUSD.toFixed(2)}/h billed per minute`
-      : `$${chosen.pricePerHourUSD.toFixed(2)}/h`;
+      : `${chosen.gpuCount > 1 ? `${String(chosen.gpuCount)} × ` : ""}$${unitPrice.toFixed(2)}/h`;
   const basis =
     `${describeMethod(input)} of ${String(input.parametersBillions)}B params at ${String(input.maxSeqLength)} tokens → ${where}; ` +
     `${humanTokens(tokens)} tokens${"bytes" in input.dataset ? ` (from ${humanTokens(input.dataset.bytes)} bytes ÷ ${String(bytesPerToken)})` : ""} × ${String(input.epochs)} epochs` +
@@ -479,9 +486,11 @@ export function estimateTraining(table: GpuTable, input: TrainingEstimateInput):
     ...(chosen.flavor !== undefined && { flavor: chosen.flavor }),
     hours: round(chosen.hours, 3),
     costUSD: round(chosen.costUSD, 2),
-    pricePerHourUSD: round(chosen.pricePerHourUSD, 4),
+    pricePerHourUSD: round(unitPrice, 4),
+    runPricePerHourUSD: round(chosen.pricePerHourUSD, 4),
     memoryGiB: round(perGpu, 1),
-    tokens,
+    parametersBillions: input.parametersBillions,
+    datasetTokens: tokens,
     basis,
   };
 }
