@@ -81,6 +81,21 @@ export interface WatchStream extends AsyncIterable<WatchEvent> {
   close(): void;
 }
 
+/** What the apiserver says about a bearer token (authentication.k8s.io/v1 TokenReview status). */
+export interface TokenReviewStatus {
+  authenticated?: boolean;
+  user?: {
+    username?: string;
+    uid?: string;
+    groups?: string[];
+    /** E.g. `authentication.kubernetes.io/pod-name` for a token bound to a pod. */
+    extra?: Record<string, string[]>;
+  };
+  /** The requested audiences the token is valid for. */
+  audiences?: string[];
+  error?: string;
+}
+
 export class KubeClient {
   readonly fieldManager: string;
   private readonly transport: KubeTransport;
@@ -349,6 +364,29 @@ export class KubeClient {
         }
       },
     };
+  }
+
+  /**
+   * Asks the apiserver who a bearer token belongs to (a TokenReview, never stored). With
+   * `audiences`, the token must be valid for one of them. The token is sent only in the body and
+   * never appears in errors.
+   */
+  async reviewToken(
+    token: string,
+    options: RequestOptions & { audiences?: readonly string[] } = {},
+  ): Promise<TokenReviewStatus> {
+    const response = await this.transport.request({
+      method: "POST",
+      path: "/apis/authentication.k8s.io/v1/tokenreviews",
+      body: {
+        apiVersion: "authentication.k8s.io/v1",
+        kind: "TokenReview",
+        spec: { token, ...(options.audiences && { audiences: options.audiences }) },
+      },
+      signal: options.signal,
+      what: "CREATE TokenReview",
+    });
+    return (response.body as { status?: TokenReviewStatus }).status ?? {};
   }
 
   /** Closes the connection pool. */
