@@ -42,6 +42,12 @@ export const journalLabel = "llmops.dev/journal";
 export const runIdAnnotation = "llmops.dev/run-id";
 /** The position of a results chunk in its run. */
 export const chunkAnnotation = "llmops.dev/chunk";
+/**
+ * On each ConfigMap an online Experiment's run keeps (the head with its statistics, sealed
+ * fingerprint segments): the Experiment's name. Apart from experimentLabel, so an offline run's
+ * clean-up never takes them for its own.
+ */
+export const onlineExperimentLabel = "llmops.dev/online-experiment";
 
 /** On each object a TrainingJob owns (Jobs, their pods, the trainer ConfigMap): its name. */
 export const trainingJobLabel = "llmops.dev/training-job";
