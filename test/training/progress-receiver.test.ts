@@ -10,11 +10,18 @@ import {
   type AttributedTrainerEvent,
   type ProgressReceiver,
   type ProgressReceiverOptions,
+  ProgressStore,
+  progressCaConfigMapData,
+  progressEnv,
   progressPath,
   startProgressReceiver,
 } from "../../controller/backends/training/progress-receiver.js";
+import {
+  createCertificateAuthority,
+  createSelfSignedTls,
+} from "../../controller/backends/training/progress-tls.js";
 import type { KubeClient } from "../../controller/kube/client.js";
-import { PodType } from "../../controller/kube/resources.js";
+import { ConfigMapType, PodType } from "../../controller/kube/resources.js";
 import { eventually, memoryLogger, newClient } from "../runtime/helpers.js";
 import { kubectl, testKubeConfig, useTestNamespace } from "../support/cluster.js";
 
@@ -396,5 +403,68 @@ describe("training progress receiver", () => {
     expect(unavailable.status).toBe(503);
     expect(unavailable.headers["retry-after"]).toBe("1");
     await unreachable.close();
+  });
+
+  it("serves a given certificate, pods trusting its CA, and feeds a ProgressStore", async () => {
+    const ca = await createCertificateAuthority();
+    const tls = await createSelfSignedTls({ hosts: ["127.0.0.1"], ca });
+    const store = new ProgressStore();
+    const given = await start({
+      tls: { cert: tls.cert, key: tls.key, ca: ca.certPem },
+      onEvent: (event) => {
+        store.record(event);
+      },
+    });
+    extraReceivers.push(given);
+    expect(given.receiver.caPem).toBe(ca.certPem);
+    const { token } = await trainingPodWithToken("run-store", 3);
+    expect((await post(token, progress(7, { loss: 0.5 }), given)).status).toBe(204);
+    expect((await post(token, progress(6, { loss: 0.6 }), given)).status).toBe(204);
+    const key = { namespace: ns.name, trainingJob: "tiny-sft", runId: "run-store", attempt: 3 };
+    expect(store.latest(key)?.progress).toMatchObject({ step: 7, loss: 0.5 });
+  });
+
+  it("gives a pod spec the apiserver accepts: env, projected bound token and CA volume", async () => {
+    await createServiceAccount(ns.name);
+    await client.apply(ConfigMapType, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "tiny-sft-progress-ca", namespace: ns.name },
+      data: progressCaConfigMapData(receiver.caPem),
+    });
+    const wiring = progressEnv({
+      url: `https://llmops-controller.llmops-system.svc:8443${progressPath}`,
+      audience,
+      caConfigMap: { name: "tiny-sft-progress-ca" },
+    });
+    const created = await kubectl(["create", "--dry-run=server", "-o", "json", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "tiny-sft-wired", namespace: ns.name },
+        spec: {
+          serviceAccountName: serviceAccount,
+          volumes: wiring.volumes,
+          containers: [
+            {
+              name: "trainer",
+              image: "llmops-trainer:test",
+              env: wiring.env,
+              volumeMounts: wiring.volumeMounts,
+            },
+          ],
+        },
+      }),
+    });
+    expect(created.stderr).toBe("");
+    const pod = JSON.parse(created.stdout) as {
+      spec: { volumes: { name: string; projected?: unknown }[] };
+    };
+    expect(pod.spec.volumes.find((v) => v.name === "llmops-progress")?.projected).toMatchObject({
+      sources: [
+        { serviceAccountToken: { audience, expirationSeconds: 3600, path: "token" } },
+        { configMap: { name: "tiny-sft-progress-ca" } },
+      ],
+    });
   });
 });

@@ -357,7 +357,9 @@ export function identityFromReview(
       `the token is not valid (expired, revoked, or not for audience ${audience})`,
     );
   }
-  if (status.audiences !== undefined && !status.audiences.includes(audience)) {
+  // An authenticated review without our audience in status.audiences means the token is valid
+  // for the apiserver itself (or the authenticator ignores audiences): not a token for us.
+  if (!(status.audiences ?? []).includes(audience)) {
     return new ProgressRefusal(401, "Unauthenticated", `the token is not for audience ${audience}`);
   }
   const username = status.user?.username ?? "";
@@ -574,7 +576,7 @@ export interface ProgressSnapshot {
 
 /**
  * What pods reported, per attempt, in memory: the Kubernetes Job backend's `observe` and the
- * reconciler read it; `record` is the receiver's onEvent. Bounded: the attempts updated least
+ * reconciler read it; `record` is the receiver's onEvent. Bounded: the attempts used least
  * recently are dropped first (a dropped attempt just reports afresh with its next event). Lost on
  * restart, by design: the pod's next report (and the Job's own status) bring it back.
  */
