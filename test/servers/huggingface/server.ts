@@ -4,7 +4,9 @@
 //
 //   GET  /api/datasets/{owner}/{name}/revision/{rev}?expand=…   repo info at a revision (sha, private…)
 //   GET  /api/datasets/{owner}/{name}                           the same at main
-//   GET  /api/models/{owner}/{name}[/revision/{rev}]            a model repo's info (the same store)
+//   GET  /api/models/{owner}/{name}[/revision/{rev}]            a model repo's info (the same store),
+//                                                               with `safetensors` parameter counts
+//                                                               from the commit's .safetensors headers
 //   GET|HEAD /datasets/{owner}/{name}/resolve/{rev}/{path}      file bytes; Range; X-Repo-Commit, ETag
 //   GET|HEAD /cdn/{sha256}                                      LFS storage the resolve route redirects to
 //
@@ -16,6 +18,7 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { safetensorsInfo } from "./safetensors.js";
 
 export interface HubTestDataset {
   /** owner/name */
@@ -230,6 +233,9 @@ export class HubTestServer {
       createdAt: commit.date.toISOString(),
       siblings: [...commit.files.keys()].map((rfilename) => ({ rfilename })),
     };
+    // Parameter counts from the commit's .safetensors headers, as the Hub reports them.
+    const safetensors = safetensorsInfo(commit.files);
+    if (safetensors !== undefined) full.safetensors = safetensors;
     // With ?expand=…, the Hub returns only the expanded fields (plus the ids).
     const expand = url.searchParams.getAll("expand");
     const body =
