@@ -8,6 +8,7 @@ import { registerStatusCommand } from "./status.js";
 import { registerDiffCommand } from "./diff.js";
 import { registerSyncCommand } from "./sync.js";
 import { promoteCommand } from "./promote.js";
+import { approveCommand } from "./approve.js";
 
 /** Where a command writes; injected so tests read output without touching process streams. */
 export interface CliIo {
@@ -27,7 +28,7 @@ export interface ProgramOptions {
 
 /**
  * Builds the `llmops` command tree: `validate`, `rollback`, `status`, `diff`, `sync`,
- * `controller` and `promote`. A new subcommand registers itself here.
+ * `controller`, `promote` and `approve`. A new subcommand registers itself here.
  */
 export function buildProgram({ version, io }: ProgramOptions): Command {
   const program = new Command("llmops")
@@ -48,6 +49,7 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
   registerSyncCommand(program, io);
   program.addCommand(controllerCommand({ io }));
   program.addCommand(promoteCommand({ io }));
+  program.addCommand(approveCommand({ io }));
   return program;
 }
 
