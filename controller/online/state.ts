@@ -110,7 +110,8 @@ export function decodeRunState(configMap: ConfigMap | undefined): RunState | und
   ) {
     return undefined;
   }
-  for (const v of Object.values(s.variants)) {
+  const variants = s.variants as Record<string, VariantStats>;
+  for (const v of Object.values(variants)) {
     if (!Number.isInteger(v.exposures) || typeof v.metrics !== "object") return undefined;
     if (!Object.values(v.metrics).every(isMoments)) return undefined;
   }
@@ -118,7 +119,7 @@ export function decodeRunState(configMap: ConfigMap | undefined): RunState | und
     version: 1,
     runId: s.runId,
     startedAt: s.startedAt,
-    variants: s.variants,
+    variants,
     outcomes: typeof s.outcomes === "number" ? s.outcomes : 0,
     segments: s.segments,
     ...(typeof s.langfuseCursor === "string" ? { langfuseCursor: s.langfuseCursor } : {}),

@@ -14,6 +14,7 @@ import { MissingSecretError } from "../../kube/secrets.js";
 import { readPromptSnapshot } from "../../prompts/snapshots.js";
 import type { ObjectContext } from "../../runtime/object-reconciler.js";
 import { currentPrices, type PriceTableRef } from "./clients.js";
+import { observeOnline } from "./online.js";
 import { isFinished, runIdOf, type ObservedExperiment, type ObservedRun } from "./observed.js";
 import { ResultsStore } from "./results-store.js";
 import { pinnedVersion, resolveVariant, type ResolvedVariant } from "./variants.js";
@@ -39,7 +40,7 @@ export async function observeExperiment(
     return { kind: "finished" };
   }
   const dataset = experiment.spec.dataset;
-  if (dataset === undefined) return { kind: "online" };
+  if (dataset === undefined) return observeOnline(experiment, context);
 
   let prices: PriceTable;
   try {

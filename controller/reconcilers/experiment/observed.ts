@@ -6,6 +6,7 @@ import type { PriceTable } from "../../backends/llm/index.js";
 import { contentHash } from "../../runtime/hash.js";
 import type { ResultRecord } from "./results.js";
 import type { StoredResults } from "./results-store.js";
+import type { ObservedOnline } from "./online-plan.js";
 import type { ResolvedVariant } from "./variants.js";
 import type { WorkUnit } from "./work.js";
 
@@ -29,7 +30,7 @@ export interface ObservedRun {
 
 export type ObservedExperiment =
   | { kind: "finished" }
-  | { kind: "online" }
+  | { kind: "online"; online: ObservedOnline }
   | { kind: "blocked"; blocked: BlockedRun }
   | { kind: "run"; run: ObservedRun };
 
@@ -45,7 +46,9 @@ export interface ExperimentActions {
     | { kind: "none" }
     | { kind: "batch"; units: WorkUnit[]; total: number; records: ResultRecord[] }
     | { kind: "complete"; records: ResultRecord[]; winner: string | null }
-    | { kind: "promotion" };
+    | { kind: "promotion" }
+    /** An online run: delete earlier runs' objects (a new run), count Langfuse's outcomes. */
+    | { kind: "online"; prune: boolean; report: boolean };
 }
 
 /** The hash of everything that decides what is sent and how it is scored. */

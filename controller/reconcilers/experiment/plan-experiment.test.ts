@@ -102,10 +102,21 @@ describe("planExperiment", () => {
     };
   }[] = [
     {
-      name: "online A/B is not handled yet: Stalled",
+      name: "online A/B (spec.traffic): collecting outcomes (online-plan.test.ts has the rest)",
       experiment: experiment(),
-      observed: { kind: "online" },
-      want: { state: "Stalled", reason: "OnlineNotSupported" },
+      observed: {
+        kind: "online",
+        online: {
+          variants: [
+            { name: "base", control: true, prompt: "qa", promptVersion: 1 },
+            { name: "cand", control: false, prompt: "qa", promptVersion: 2 },
+          ],
+          runId: "r1",
+          startedAt: now,
+          state: undefined,
+        },
+      },
+      want: { state: "Progressing", reason: "Collecting", phase: "Running", then: "online" },
     },
     {
       name: "a Prompt that does not exist yet: waiting (Reconciling, not Stalled)",

@@ -1,5 +1,6 @@
 // What one Experiment reconcile does, decided from the spec, what observe read and the time. Pure.
 //
+//   online (spec.traffic) → online-plan.ts
 //   finished            → promotion only (a Completed run never re-runs: change the spec for that)
 //   blocked             → Stalled (only a spec change helps), waiting (DependencyNotReady) or Failed
 //   every unit done     → complete: the final analysis (tracking and promotion are act's)
@@ -14,6 +15,7 @@ import { decodeJournalWrite, mergeJournal, recoverJournal } from "./journal.js";
 import type { BlockedRun, ExperimentActions, ObservedExperiment, ObservedRun } from "./observed.js";
 import { decodeChunk, type ResultRecord } from "./results.js";
 import { analyze, comparisonsOf, primaryMetricOf, variantResults } from "./summary.js";
+import { planOnline } from "./online-plan.js";
 import { missingVariables } from "./variants.js";
 import { planBatch, progressOf, spentOf, workUnits } from "./work.js";
 
@@ -29,9 +31,6 @@ export function planExperiment(input: {
 }): ExperimentPlan {
   const { object: experiment, observed, now } = input;
   const previous = experiment.status ?? {};
-  const stall = (reason: string, message: string): ExperimentPlan => ({
-    step: { status: previous, outcome: { state: "Stalled", reason, message } },
-  });
   switch (observed.kind) {
     case "finished":
       if (previous.phase !== "Completed") return {};
@@ -50,10 +49,7 @@ export function planExperiment(input: {
         },
       };
     case "online":
-      return stall(
-        "OnlineNotSupported",
-        "spec.traffic (online A/B) is not handled by this controller version; set spec.dataset for an offline evaluation",
-      );
+      return planOnline({ object: experiment, observed: observed.online, now });
     case "blocked":
       return { step: blockedStep(previous, observed.blocked) };
     case "run":

@@ -22,6 +22,7 @@ import { runnableVariants, type ClientSettings } from "./clients.js";
 import { completeRun, promote, type FinishSettings } from "./finish.js";
 import { CallJournal } from "./journal.js";
 import { observeExperiment, type ObserveSettings } from "./observe.js";
+import { actOnline, type OnlineSettings } from "./online.js";
 import type { ExperimentActions, ObservedExperiment, ObservedRun } from "./observed.js";
 import { planExperiment } from "./plan-experiment.js";
 import { afterBatch, spentOf } from "./work.js";
@@ -29,7 +30,7 @@ import { ResultsStore } from "./results-store.js";
 import { runBatch } from "./runner.js";
 
 /** The controller's settings for every Experiment it reconciles. */
-export interface ExperimentSettings extends ObserveSettings, FinishSettings {
+export interface ExperimentSettings extends ObserveSettings, FinishSettings, OnlineSettings {
   datasets: DatasetCache;
   clients: Omit<ClientSettings, "prices">;
   /** Calls per batch as a multiple of spec.concurrency. */
@@ -39,6 +40,9 @@ export interface ExperimentSettings extends ObserveSettings, FinishSettings {
 }
 
 type Step = ReconcileStep<ExperimentStatus>;
+
+/** How often a running online Experiment is analysed again when the controller sets nothing. */
+const defaultOnlineAnalysisIntervalMs = 10_000;
 type ActContext = ObjectContext & {
   object: StoredObject<Experiment>;
   observed: ObservedExperiment;
@@ -67,6 +71,15 @@ async function act(
 ): Promise<Step> {
   const { then } = actions;
   if (then.kind === "promotion") return promote(settings, planned, context);
+  if (then.kind === "online") {
+    if (context.observed.kind === "online") {
+      await actOnline(settings, then, context.observed.online, context);
+    }
+    return {
+      ...planned,
+      requeueAfter: settings.onlineAnalysisIntervalMs ?? defaultOnlineAnalysisIntervalMs,
+    };
+  }
   if (context.observed.kind !== "run") return planned;
   const run = context.observed.run;
   const store = new ResultsStore({

@@ -12,6 +12,7 @@ import {
 } from "../../backends/llm/index.js";
 import type { LangfuseClientFactory } from "../../backends/tracking/langfuse-run-tracker.js";
 import type { MlflowClientFactory } from "../../backends/tracking/mlflow-run-tracker.js";
+import type { OnlineStore } from "../../online/store.js";
 import type { PromotionWriter } from "../../promotion/source-promoter.js";
 import { objectReconciler } from "../../runtime/object-reconciler.js";
 import type { ControllerSetup } from "../../runtime/registry.js";
@@ -48,6 +49,10 @@ export interface ExperimentControllerOptions {
   /** Options for the model clients (retry policy, timeout) — tests shorten them. */
   clientOptions?: { timeoutMs?: number; retry?: Partial<RetryPolicy> };
   concurrency?: number;
+  /** Counts Langfuse outcomes of online Experiments; the HTTP API's store when it runs. */
+  onlineStore?: OnlineStore;
+  /** How often a running online Experiment is analysed again, in ms; default 10 s. */
+  onlineAnalysisIntervalMs?: number;
 }
 
 export function experimentController(options: ExperimentControllerOptions = {}): ControllerSetup {
@@ -69,6 +74,10 @@ export function experimentController(options: ExperimentControllerOptions = {}):
         endpoints: new EndpointConcurrency({ defaultLimit: 256 }),
         ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
       },
+      ...(options.onlineStore ? { onlineStore: options.onlineStore } : {}),
+      ...(options.onlineAnalysisIntervalMs
+        ? { onlineAnalysisIntervalMs: options.onlineAnalysisIntervalMs }
+        : {}),
       batchFactor: options.batchFactor ?? 32,
       batchSeconds: options.batchSeconds ?? 10,
     });
