@@ -29,7 +29,6 @@ import {
 } from "../../analysis/index.js";
 import type {
   Experiment,
-  ExperimentEvaluator,
   ExperimentStatus,
   ExperimentStatusComparison,
   ExperimentStatusOnline,
@@ -37,6 +36,7 @@ import type {
   ExperimentStatusResultMetric,
 } from "../../api/generated/index.js";
 import type { StoredObject } from "../../kube/resources.js";
+import { isBinaryMetric } from "../../online/metrics.js";
 import { metricMoments, type RunState } from "../../online/state.js";
 import type { OutcomeEvent } from "../../online/store.js";
 import type { Plan, ReconcileStep } from "../../runtime/object-reconciler.js";
@@ -66,21 +66,6 @@ export interface ObservedOnline {
 
 type Step = ReconcileStep<ExperimentStatus>;
 type OnlinePlan = Plan<ExperimentStatus, ExperimentActions>;
-
-const pass = new Set<ExperimentEvaluator["type"]>([
-  "exactMatch",
-  "contains",
-  "regex",
-  "jsonSchema",
-  "numeric",
-]);
-
-/** Whether a metric's values are 0/1 (reported as a rate). */
-export function isBinaryMetric(evaluator: ExperimentEvaluator | undefined): boolean {
-  if (evaluator === undefined) return false;
-  if (evaluator.type === "outcome") return evaluator.outcome?.kind === "binary";
-  return pass.has(evaluator.type);
-}
 
 function finite(value: number, digits = 6): number | undefined {
   return Number.isFinite(value) ? round(value, digits) : undefined;

@@ -1,0 +1,229 @@
+// Tenants are namespaces, and Kubernetes RBAC decides who reads what: the bearer token of every
+// request is checked with a TokenReview (who is this?), and the request itself with a
+// SubjectAccessReview (may this user `get prompts` in that namespace?), as an aggregated API
+// server does. Both answers are cached for `ttlMs` (default 10 s, like the apiserver's webhook
+// authorizer cache) so a busy client costs the apiserver a few reviews a minute, not one per
+// request; a revoked RoleBinding takes effect within that time. Tokens are keyed by their SHA-256
+// and never logged, stored or put in an error.
+import { createHash } from "node:crypto";
+import type { KubeClient } from "../kube/client.js";
+import { errorMessage } from "../kube/errors.js";
+import type { KubeObject, ResourceType } from "../kube/resources.js";
+import type { Clock } from "../runtime/clock.js";
+import { ApiError } from "./errors.js";
+
+const TokenReviewType: ResourceType = {
+  apiVersion: "authentication.k8s.io/v1",
+  kind: "TokenReview",
+  plural: "tokenreviews",
+  namespaced: false,
+};
+const SubjectAccessReviewType: ResourceType = {
+  apiVersion: "authorization.k8s.io/v1",
+  kind: "SubjectAccessReview",
+  plural: "subjectaccessreviews",
+  namespaced: false,
+};
+
+/** Who a token belongs to. */
+export interface TenantUser {
+  username: string;
+  uid?: string;
+  groups: string[];
+  extra?: Record<string, string[]>;
+}
+
+/** What a request does, as RBAC sees it (group llmops.dev). */
+export interface AccessRequest {
+  verb: "get" | "list" | "create";
+  resource: "prompts" | "experiments";
+  subresource?: string;
+  namespace: string;
+  name?: string;
+}
+
+export interface TenantAuthOptions {
+  client: KubeClient;
+  clock: Clock;
+  ttlMs?: number;
+  /** Entries per cache at most; default 10,000. */
+  maxEntries?: number;
+}
+
+interface Cached<T> {
+  value: T;
+  expires: number;
+}
+
+class TtlCache<T> {
+  readonly #entries = new Map<string, Cached<T>>();
+  constructor(
+    private readonly clock: Clock,
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  get(key: string): T | undefined {
+    const hit = this.#entries.get(key);
+    if (hit === undefined) return undefined;
+    if (hit.expires <= this.clock.now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return hit.value;
+  }
+
+  set(key: string, value: T): void {
+    if (this.#entries.size >= this.maxEntries) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(key, { value, expires: this.clock.now() + this.ttlMs });
+  }
+}
+
+/** `Authorization: Bearer <token>` → the token, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+  return match?.[1];
+}
+
+/** "user alice", "serviceaccount team-a/app" for the messages. */
+export function describeUser(user: TenantUser): string {
+  const sa = /^system:serviceaccount:([^:]+):(.+)$/.exec(user.username);
+  return sa ? `serviceaccount ${sa[1] ?? ""}/${sa[2] ?? ""}` : `user ${user.username}`;
+}
+
+export class TenantAuth {
+  readonly #client: KubeClient;
+  readonly #users: TtlCache<TenantUser | null>;
+  readonly #decisions: TtlCache<boolean>;
+
+  constructor(options: TenantAuthOptions) {
+    this.#client = options.client;
+    const ttl = options.ttlMs ?? 10_000;
+    const max = options.maxEntries ?? 10_000;
+    this.#users = new TtlCache(options.clock, ttl, max);
+    this.#decisions = new TtlCache(options.clock, ttl, max);
+  }
+
+  /** Whether `header`'s token is known (valid or not) without asking the apiserver. */
+  isCached(header: string | undefined): boolean {
+    const token = bearerToken(header);
+    return token !== undefined && this.#users.get(tokenKey(token)) !== undefined;
+  }
+
+  /** The user of the request's bearer token; 401 when there is none or the apiserver rejects it. */
+  async authenticate(header: string | undefined): Promise<TenantUser> {
+    const token = bearerToken(header);
+    if (token === undefined) {
+      throw new ApiError(
+        401,
+        "Unauthorized",
+        "send a Kubernetes bearer token (Authorization: Bearer <token>), such as a ServiceAccount token",
+      );
+    }
+    const key = tokenKey(token);
+    let user = this.#users.get(key);
+    if (user === undefined) {
+      user = await this.#review(token);
+      this.#users.set(key, user);
+    }
+    if (user === null) {
+      throw new ApiError(
+        401,
+        "Unauthorized",
+        "the bearer token was not accepted by the Kubernetes API server",
+      );
+    }
+    return user;
+  }
+
+  /** 403 unless RBAC lets `user` do `request`. */
+  async authorize(user: TenantUser, request: AccessRequest): Promise<void> {
+    const key = JSON.stringify([user.username, user.uid, user.groups, request]);
+    let allowed = this.#decisions.get(key);
+    if (allowed === undefined) {
+      allowed = await this.#accessReview(user, request);
+      this.#decisions.set(key, allowed);
+    }
+    if (!allowed) {
+      const what = `${request.verb} ${request.resource}${request.subresource ? `/${request.subresource}` : ""}`;
+      throw new ApiError(
+        403,
+        "Forbidden",
+        `${describeUser(user)} cannot ${what} in namespace ${request.namespace}; a Role granting ${what} (apiGroup llmops.dev) bound to it allows this`,
+      );
+    }
+  }
+
+  async #review(token: string): Promise<TenantUser | null> {
+    let review;
+    try {
+      review = await this.#client.create<KubeObject & { status?: ReviewStatus }>(TokenReviewType, {
+        spec: { token },
+      });
+    } catch (error) {
+      // errorMessage names the request (CREATE TokenReview), never its body.
+      throw new ApiError(
+        503,
+        "AuthenticationUnavailable",
+        `the token could not be checked: ${errorMessage(error)}; retry`,
+        {
+          retryAfterSeconds: 1,
+        },
+      );
+    }
+    const status = review.status;
+    if (status?.authenticated !== true || status.user?.username === undefined) return null;
+    return {
+      username: status.user.username,
+      ...(status.user.uid !== undefined ? { uid: status.user.uid } : {}),
+      groups: status.user.groups ?? [],
+      ...(status.user.extra !== undefined ? { extra: status.user.extra } : {}),
+    };
+  }
+
+  async #accessReview(user: TenantUser, request: AccessRequest): Promise<boolean> {
+    try {
+      const review = await this.#client.create<KubeObject & { status?: { allowed?: boolean } }>(
+        SubjectAccessReviewType,
+        {
+          spec: {
+            user: user.username,
+            groups: user.groups,
+            ...(user.uid !== undefined ? { uid: user.uid } : {}),
+            ...(user.extra !== undefined ? { extra: user.extra } : {}),
+            resourceAttributes: {
+              group: "llmops.dev",
+              resource: request.resource,
+              verb: request.verb,
+              namespace: request.namespace,
+              ...(request.subresource !== undefined ? { subresource: request.subresource } : {}),
+              ...(request.name !== undefined ? { name: request.name } : {}),
+            },
+          },
+        },
+      );
+      return review.status?.allowed === true;
+    } catch (error) {
+      throw new ApiError(
+        503,
+        "AuthorizationUnavailable",
+        `access could not be checked: ${errorMessage(error)}; retry`,
+        {
+          retryAfterSeconds: 1,
+        },
+      );
+    }
+  }
+}
+
+interface ReviewStatus {
+  authenticated?: boolean;
+  user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+}
+
+function tokenKey(token: string): string {
+  return createHash("sha256").update(token).digest("base64");
+}
