@@ -12,6 +12,9 @@ import { KubeTransport } from "../kube/transport.js";
 import { createLogger, parseLogLevel } from "../log/logger.js";
 import { startProbeServer } from "../runtime/http-server.js";
 import { Manager } from "../runtime/manager.js";
+import { startApiServer } from "../httpapi/server.js";
+import { OnlineStore } from "../online/store.js";
+import { defaultPriceTable } from "../backends/llm/index.js";
 import { systemClock } from "../runtime/clock.js";
 import { RuntimeMetrics } from "../runtime/metrics.js";
 import type { ControllerSetup } from "../runtime/registry.js";
@@ -42,6 +45,8 @@ export interface BuiltInControllerSettings {
   prometheusURL?: string;
   /** Commits promotions for Experiments with policy auto (set when git sync is configured). */
   promoter?: PromotionWriter;
+  /** Where online Experiments' outcomes are counted (shared with the HTTP API). */
+  onlineStore?: OnlineStore;
 }
 
 /**
@@ -57,6 +62,7 @@ export function builtInControllers(settings: BuiltInControllerSettings = {}): Co
         ? { huggingFaceEndpoint: settings.huggingFaceEndpoint }
         : {}),
       ...(settings.promoter ? { promoter: settings.promoter } : {}),
+      ...(settings.onlineStore ? { onlineStore: settings.onlineStore } : {}),
     }),
     modelDeploymentController({
       ...(settings.huggingFaceEndpoint
@@ -98,6 +104,9 @@ interface ParsedFlags extends GitSyncFlags {
   priceTable?: { namespace: string; name: string };
   hfEndpoint?: string;
   prometheusUrl?: string;
+  apiAddr: string;
+  apiRateLimit: number;
+  apiRateBurst: number;
 }
 
 export function controllerCommand(options: ControllerCommandOptions): Command {
@@ -172,6 +181,24 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
           "Prometheus for ModelDeployment canary analysis metrics that set no address",
         ).env("LLMOPS_PROMETHEUS_URL"),
       )
+      .option(
+        "--api-addr <addr>",
+        "address of the HTTP API for applications: prompts, render/test, experiments, A/B assignments and outcomes; /openapi.json (0 disables)",
+        ":8081",
+      )
+      .addOption(
+        new Option("--api-rate-limit <n>", "HTTP API requests per second per client")
+          .argParser(parsePositiveNumber)
+          .default(50),
+      )
+      .addOption(
+        new Option(
+          "--api-rate-burst <n>",
+          "HTTP API requests a client may send at once above the rate",
+        )
+          .argParser(parsePositiveNumber)
+          .default(100),
+      )
       .addOption(gitSyncOption("config"))
       .addOption(gitSyncOption("source"))
       .addOption(gitSyncOption("namespace"))
@@ -196,6 +223,11 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   const gitSources = await collectGitSources(flags);
   const identity = `${hostname()}_${randomBytes(4).toString("hex")}`;
   const metrics = new RuntimeMetrics();
+  const onlineStore = new OnlineStore({
+    client,
+    logger: logger.child({ component: "online-store" }),
+    clock: systemClock(),
+  });
   const manager = new Manager({
     client,
     logger,
@@ -233,6 +265,7 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
           ...(flags.priceTable ? { priceTable: flags.priceTable } : {}),
           ...(flags.hfEndpoint ? { huggingFaceEndpoint: flags.hfEndpoint } : {}),
           ...(flags.prometheusUrl ? { prometheusURL: flags.prometheusUrl } : {}),
+          onlineStore,
         })),
   );
   const unknown = Object.keys(flags.concurrency).filter(
@@ -276,6 +309,17 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
     logger,
     routes: gitSync.routes,
   });
+  // Every replica serves the API, leader or not: it has caches of its own.
+  const api = await startApiServer({
+    address: flags.apiAddr,
+    client,
+    logger: logger.child({ component: "api" }),
+    clock: systemClock(),
+    namespaces: flags.namespaces,
+    store: onlineStore,
+    rateLimit: { ratePerSecond: flags.apiRateLimit, burst: flags.apiRateBurst },
+    prices: defaultPriceTable(),
+  });
   logger.info(
     {
       namespaces: flags.namespaces.length > 0 ? flags.namespaces : "all",
@@ -315,6 +359,8 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
     signals.off("SIGINT", onSignal);
     await gitSync.stop();
     await probes?.close();
+    await api?.close();
+    await onlineStore.close();
     await client.close();
     logger.flush();
   }
