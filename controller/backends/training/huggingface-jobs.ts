@@ -775,11 +775,12 @@ class HuggingFaceJobs implements HuggingFaceJobsBackend {
 
   private follow(context: CallContext, jobId: string): LogFollower {
     const existing = this.followers.get(jobId);
-    if (existing) {
+    if (existing && !existing.gaveUp) {
       touch(this.followers, jobId, existing);
       return existing;
     }
-    const follower = new LogFollower(this.followerOptions, context, jobId);
+    const follower = new LogFollower(this.followerOptions, context, jobId, existing);
+    this.followers.delete(jobId);
     this.followers.set(jobId, follower);
     for (const [oldestId, oldest] of this.followers) {
       if (this.followers.size <= this.maxFollowers) break;
@@ -949,13 +950,16 @@ interface FollowerOptions {
 
 /**
  * Reads one job's log stream in the background and keeps the trainer's latest records. Stops on
- * stop(), when the stream ends after the job finished, or when the job or the token is gone.
+ * stop(), when the stream ends after the job finished, or when the token is refused (then
+ * gaveUp is set, and the next observe starts a successor with the token it has then).
  */
 class LogFollower {
-  readonly records: AttemptRecords = {};
+  readonly records: AttemptRecords;
   /** Log entries read so far: a reconnected stream replays these first. */
-  private consumed = 0;
+  private consumed: number;
   private done = false;
+  /** Stopped for a refused token, not because the log was read to its end. */
+  gaveUp = false;
   private readonly stopping = new AbortController();
   private readonly waiters = new Set<() => void>();
 
@@ -963,7 +967,10 @@ class LogFollower {
     private readonly options: FollowerOptions,
     private readonly context: CallContext,
     private readonly jobId: string,
+    predecessor?: LogFollower,
   ) {
+    this.records = { ...predecessor?.records };
+    this.consumed = predecessor?.consumed ?? 0;
     void this.run();
   }
 
@@ -1038,12 +1045,18 @@ class LogFollower {
         }
       } catch (err: unknown) {
         if (isAborted(signal)) return;
-        if (err instanceof HubApiError && [401, 403, 404].includes(err.statusCode)) {
-          // observe's own call reports the token or the missing job; nothing to follow.
+        if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
+          // observe's own call reports the refused token; a successor takes over once it works.
           this.options.logger?.debug(
             { jobId: this.jobId, status: err.statusCode },
-            "stopped following a Hugging Face job's log",
+            "stopped following a Hugging Face job's log: token refused",
           );
+          this.gaveUp = true;
+          this.finish();
+          return;
+        }
+        // A 404 is a deleted job, or a log the service has not opened yet (a job still scheduling).
+        if (err instanceof HubApiError && err.statusCode === 404 && (await this.jobFinished())) {
           this.finish();
           return;
         }
