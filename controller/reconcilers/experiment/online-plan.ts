@@ -62,6 +62,8 @@ export interface ObservedOnline {
   state: RunState | undefined;
   /** Outcomes read from Langfuse since the run's cursor, to be counted by act. */
   langfuse?: { events: OutcomeEvent[]; cursor: string };
+  /** Why spec.traffic.langfuse could not be read this time. */
+  langfuseError?: string;
 }
 
 type Step = ReconcileStep<ExperimentStatus>;
@@ -234,6 +236,25 @@ export function planOnline(input: {
     clearJournal: false,
     then,
   });
+  // spec.traffic.langfuse: whether its scores are being read.
+  const conditions: NonNullable<Step["conditions"]> =
+    spec.traffic?.langfuse === undefined
+      ? []
+      : [
+          observed.langfuseError === undefined
+            ? {
+                type: "LangfuseOutcomes",
+                status: "True",
+                reason: "Read",
+                message: `scores on traces tagged llmops:${experiment.metadata.namespace ?? ""}/${experiment.metadata.name}/<variant> are counted as outcomes`,
+              }
+            : {
+                type: "LangfuseOutcomes",
+                status: "False",
+                reason: "ReadFailed",
+                message: `outcomes could not be read from Langfuse: ${observed.langfuseError}; the outcomes reported through the API are still counted`,
+              },
+        ];
   const collect = {
     kind: "online" as const,
     prune: newRun,
@@ -249,6 +270,7 @@ export function planOnline(input: {
       status: { ...running, recommendation: message },
       outcome: { state: "Progressing", reason, message },
       events,
+      ...(conditions.length > 0 ? { conditions } : {}),
     },
   });
 

@@ -5,6 +5,9 @@
 import type { Experiment, Prompt } from "../../api/generated/index.js";
 import { PromptType } from "../../api/kinds.js";
 import type { StoredObject } from "../../kube/resources.js";
+import { errorMessage } from "../../kube/errors.js";
+import { readLangfuseOutcomes } from "../../online/langfuse-outcomes.js";
+import { isBinaryMetric } from "../../online/metrics.js";
 import { pruneRuns, readRunState, type OnlineStore } from "../../online/store.js";
 import type { ObjectContext } from "../../runtime/object-reconciler.js";
 import { contentHash } from "../../runtime/hash.js";
@@ -66,6 +69,30 @@ export async function observeOnline(
     signal: context.signal,
   });
   const online: ObservedOnline = { variants, runId, startedAt, state };
+  const langfuse = experiment.spec.traffic?.langfuse;
+  if (langfuse !== undefined) {
+    try {
+      online.langfuse = await readLangfuseOutcomes({
+        client: deps.client,
+        namespace,
+        experiment: experiment.metadata.name,
+        uid: experiment.metadata.uid,
+        salt: experiment.spec.traffic?.salt ?? "",
+        weights: experiment.spec.traffic?.weights ?? [],
+        spec: langfuse,
+        variants: variants.map((v) => v.name),
+        metrics: new Map(experiment.spec.evaluators.map((e) => [e.name, isBinaryMetric(e)])),
+        runStartedAt: startedAt,
+        cursor: state?.runId === runId ? state.langfuseCursor : undefined,
+        now: deps.clock.now(),
+        signal: context.signal,
+      });
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      // The outcomes reported through the API go on being analysed; status says what is missing.
+      online.langfuseError = errorMessage(error);
+    }
+  }
   return { kind: "online", online };
 }
 

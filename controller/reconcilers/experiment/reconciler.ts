@@ -12,7 +12,7 @@ import {
 } from "../../backends/llm/index.js";
 import type { LangfuseClientFactory } from "../../backends/tracking/langfuse-run-tracker.js";
 import type { MlflowClientFactory } from "../../backends/tracking/mlflow-run-tracker.js";
-import type { OnlineStore } from "../../online/store.js";
+import { OnlineStore } from "../../online/store.js";
 import type { PromotionWriter } from "../../promotion/source-promoter.js";
 import { objectReconciler } from "../../runtime/object-reconciler.js";
 import type { ControllerSetup } from "../../runtime/registry.js";
@@ -74,7 +74,10 @@ export function experimentController(options: ExperimentControllerOptions = {}):
         endpoints: new EndpointConcurrency({ defaultLimit: 256 }),
         ...(options.clientOptions ? { clientOptions: options.clientOptions } : {}),
       },
-      ...(options.onlineStore ? { onlineStore: options.onlineStore } : {}),
+      // Without the HTTP API's store (tests, embedders), Langfuse outcomes get a store of their own.
+      onlineStore:
+        options.onlineStore ??
+        new OnlineStore({ client: deps.client, clock: deps.clock, logger: deps.logger }),
       ...(options.onlineAnalysisIntervalMs
         ? { onlineAnalysisIntervalMs: options.onlineAnalysisIntervalMs }
         : {}),
