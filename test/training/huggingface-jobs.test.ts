@@ -316,6 +316,27 @@ describe("Hugging Face Jobs backend", () => {
     expect(server.logConnections()).toBeGreaterThan(beforeStall);
   });
 
+  it("follows a log the service opens only once the job runs (404 before)", async () => {
+    server.logsNotFoundUntilRunning = true;
+    const b = backend();
+    const request = attempt();
+    const ref = await b.submit(request);
+    expect(await b.observe(request, ref)).toMatchObject({ phase: "Pending" });
+    await eventually(
+      () => Promise.resolve(server.logConnections()),
+      (n) => n >= 2,
+    );
+    server
+      .job(ref.remoteId ?? "")
+      .run()
+      .log(started, progress(3, 2.5));
+    const state = await eventually(
+      () => b.observe(request, ref),
+      (s) => s?.lastProgress?.step === 3,
+    );
+    expect(state?.phase).toBe("Running");
+  });
+
   it("completes with the output from the trainer's completed record, also after a restart", async () => {
     const b = backend();
     const request = attempt();

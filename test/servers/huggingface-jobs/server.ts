@@ -181,6 +181,8 @@ export class HuggingFaceJobsTestServer {
   pageSize = 50;
   /** false: the listing ignores `label=` (and `stage=`) filters, as an older service might. */
   honourListFilters = true;
+  /** true: a job's log route answers 404 until the job runs (a log not opened yet). */
+  logsNotFoundUntilRunning = false;
   /** Interval of `: keep-alive` comments on log streams (the service sends one every 30 s). */
   keepAliveMs = 1000;
   /** http://127.0.0.1:<port>, once started. */
@@ -384,6 +386,9 @@ export class HuggingFaceJobsTestServer {
         if (!isFinished(job.stage)) this.finish(job, "CANCELED", null);
         sendJson(res, 200, this.render(job));
       } else if (action === "logs" && method === "GET" && segments.length === 5) {
+        if (this.logsNotFoundUntilRunning && job.startedAt === null) {
+          throw new JobsHttpError(404, "Logs not found");
+        }
         this.serveLogs(res, job);
       } else {
         throw new JobsHttpError(404, "Not Found");
