@@ -1,6 +1,7 @@
 // What serves one revision, and the route in front of all of them: the revision's identity (a
 // hash of the resolved model and the runtime), its Deployment and Service, and the HTTPRoute whose
 // backend weights carry the split. Pure.
+import { gpuPlacement, gpuResource } from "../../kube/gpus.js";
 import type { ModelDeployment, ModelDeploymentRuntime } from "../../api/generated/index.js";
 import { contentHash } from "../../runtime/hash.js";
 import type { ChildObject } from "../../runtime/owned-children.js";
@@ -24,20 +25,6 @@ const defaultImages = {
   vllm: "vllm/vllm-openai:v0.11.0",
   tgi: "ghcr.io/huggingface/text-generation-inference:3.3.6",
 } as const;
-
-/**
- * GPU Feature Discovery's product label for each GPU type a spec may name (`nvidia.com/gpu.product`
- * on the node); `auto` selects no node label.
- */
-const gpuProducts: Record<string, string> = {
-  "nvidia-t4": "Tesla-T4",
-  "nvidia-l4": "NVIDIA-L4",
-  "nvidia-a10g": "NVIDIA-A10G",
-  "nvidia-l40s": "NVIDIA-L40S",
-  "nvidia-a100": "NVIDIA-A100-SXM4-80GB",
-  "nvidia-h100": "NVIDIA-H100-80GB-HBM3",
-  "nvidia-h200": "NVIDIA-H200",
-};
 
 /** `<deployment>-<hash>` of what decides what is served; replicas are not part of it. */
 export function revisionName(object: ModelDeployment, model: ResolvedModel): string {
@@ -124,10 +111,8 @@ export function revisionDeployment(options: {
     ...(runtime.resources?.memory !== undefined
       ? { memory: String(runtime.resources.memory) }
       : {}),
-    ...(gpus > 0 ? { "nvidia.com/gpu": String(gpus) } : {}),
+    ...(gpus > 0 ? { [gpuResource]: String(gpus) } : {}),
   };
-  const product =
-    gpu.type !== undefined && gpu.type !== "auto" ? (gpuProducts[gpu.type] ?? gpu.type) : undefined;
   const base = where(model.model);
   const token = object.spec.model.huggingFace?.tokenSecretRef;
   const env = [
@@ -160,10 +145,7 @@ export function revisionDeployment(options: {
         metadata: { labels },
         spec: {
           containers: [container],
-          ...(product !== undefined ? { nodeSelector: { "nvidia.com/gpu.product": product } } : {}),
-          ...(gpus > 0
-            ? { tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] }
-            : {}),
+          ...gpuPlacement(gpu.type, gpus),
         },
       },
     },
