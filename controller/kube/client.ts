@@ -148,6 +148,23 @@ export class KubeClient {
     options: ListOptions = {},
   ): Promise<ListResult<T>> {
     const items: StoredObject<T>[] = [];
+    let resourceVersion = "";
+    for await (const page of this.listPages<T>(type, options)) {
+      for (const item of page.items) items.push(item);
+      resourceVersion ||= page.resourceVersion;
+    }
+    return { items, resourceVersion };
+  }
+
+  /**
+   * Lists page by page (`limit` objects each), so a caller that keeps only part of each object
+   * (an informer's cache) never holds the whole collection at once. Every page carries the
+   * resourceVersion of the snapshot the pages belong to.
+   */
+  async *listPages<T extends KubeObject>(
+    type: ResourceType,
+    options: ListOptions = {},
+  ): AsyncGenerator<ListResult<T>, void, undefined> {
     let continueToken: string | undefined;
     let resourceVersion = "";
     const where = options.namespace ? `in ${options.namespace}` : "in all namespaces";
@@ -168,17 +185,17 @@ export class KubeClient {
         items?: StoredObject<T>[] | null;
         metadata?: { resourceVersion?: string; continue?: string };
       };
+      const items = page.items ?? [];
       // List items carry no apiVersion/kind; fill them in so every object is self-describing.
-      for (const item of page.items ?? []) {
+      for (const item of items) {
         item.apiVersion = type.apiVersion;
         item.kind = type.kind;
-        items.push(item);
       }
       // The resourceVersion of the first page is the snapshot the later pages belong to.
       if (resourceVersion === "") resourceVersion = page.metadata?.resourceVersion ?? "";
       continueToken = page.metadata?.continue || undefined;
+      yield { items, resourceVersion };
     } while (continueToken !== undefined);
-    return { items, resourceVersion };
   }
 
   async create<T extends KubeObject>(

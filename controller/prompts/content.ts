@@ -74,7 +74,9 @@ export function checkTemplate(spec: PromptSpec): TemplateProblem[] {
     const placeholders = templatePlaceholders(text);
     for (const placeholder of placeholders) used.add(placeholder.name);
     try {
-      Mustache.parse(text);
+      // A writer of its own: Mustache.parse caches every template it has seen, for the life of
+      // the process (8.7 MB with 10,000 Prompts, growing with every edit).
+      new Mustache.Writer().parse(text);
     } catch (err: unknown) {
       problems.push({
         field,

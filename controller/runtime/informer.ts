@@ -81,6 +81,7 @@ type Phase = "list" | "watch";
 export class Informer<T extends KubeObject = KubeObject> {
   readonly type: ResourceType;
   readonly namespace: string;
+  readonly labelSelector: string | undefined;
   readonly stats: InformerStats = {
     lists: 0,
     watches: 0,
@@ -103,6 +104,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.options = options;
     this.type = options.type;
     this.namespace = options.type.namespaced ? (options.namespace ?? "") : "";
+    this.labelSelector = options.labelSelector;
     this.random = options.random ?? Math.random;
   }
 
@@ -239,25 +241,31 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   private async relist(signal: AbortSignal): Promise<void> {
     this.stats.lists++;
-    const result = await this.options.client.list<T>(this.type, {
+    const seen = new Set<string>();
+    let resourceVersion = "";
+    // Page by page: only one page of full objects is held at a time, beside the cache itself.
+    for await (const page of this.options.client.listPages<T>(this.type, {
       namespace: this.namespace,
       labelSelector: this.options.labelSelector,
       limit: this.options.listPageSize ?? 500,
       signal,
-    });
-    const seen = new Set<string>();
-    for (const raw of result.items) {
-      const obj = this.prepare(raw);
-      const key = objectKeyString(keyOf(obj));
-      seen.add(key);
-      const old = this.store.get(key);
-      this.store.set(key, obj);
-      if (old === undefined) this.emitAdd(obj);
-      // Same resourceVersion: keep the cached instance, still deliver it as a resync.
-      else if (old.metadata.resourceVersion === obj.metadata.resourceVersion) {
-        this.store.set(key, old);
-        this.emitUpdate(old, old);
-      } else this.emitUpdate(old, obj);
+    })) {
+      resourceVersion ||= page.resourceVersion;
+      for (const raw of page.items) {
+        const key = objectKeyString(keyOf(raw));
+        seen.add(key);
+        const old = this.store.get(key);
+        // Same resourceVersion: keep the cached instance (no copy, no transform), still deliver
+        // it as a resync.
+        if (old !== undefined && old.metadata.resourceVersion === raw.metadata.resourceVersion) {
+          this.emitUpdate(old, old);
+          continue;
+        }
+        const obj = this.prepare(raw);
+        this.store.set(key, obj);
+        if (old === undefined) this.emitAdd(obj);
+        else this.emitUpdate(old, obj);
+      }
     }
     for (const [key, old] of this.store) {
       if (!seen.has(key)) {
@@ -265,12 +273,31 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.emitDelete(old);
       }
     }
-    this.resourceVersion = result.resourceVersion;
+    this.resourceVersion = resourceVersion;
     this.needList = false;
     if (!this.synced) {
       this.synced = true;
       for (const resolve of this.syncWaiters.splice(0)) resolve();
     }
+  }
+
+  /**
+   * Caches what a write of ours returned, but only while the cache still holds the version the
+   * write was based on (`basedOn`, its resourceVersion): no event has arrived since, so the written
+   * object is the newest state known. The next reconcile then reads its own write instead of a
+   * stale copy and does not write the same thing again (client-go's mutation cache). No handler
+   * runs; the watch event for the write follows with the same resourceVersion and is compared
+   * against this copy. Objects that were absent are never recorded: their watch event may already
+   * have come and gone (created, then deleted), and a recorded copy would outlive the object.
+   */
+  recordWrite(written: StoredObject<T>, basedOn: string): boolean {
+    if (this.namespace !== "" && written.metadata.namespace !== this.namespace) return false;
+    const key = objectKeyString(keyOf(written));
+    const cached = this.store.get(key);
+    if (cached === undefined || cached.metadata.resourceVersion !== basedOn) return false;
+    if (written.metadata.resourceVersion === basedOn) return false;
+    this.store.set(key, this.prepare(written));
+    return true;
   }
 
   private async watchOnce(signal: AbortSignal): Promise<void> {

@@ -21,6 +21,7 @@ import {
   objectKeyString,
 } from "../kube/resources.js";
 import { type RateLimiter, defaultRateLimiter } from "./backoff.js";
+import { StringPool, childView, matchesLabelSelector } from "./cache-views.js";
 import { type Clock, systemClock } from "./clock.js";
 import { Controller } from "./controller.js";
 import { Informer, type InformerOptions } from "./informer.js";
@@ -83,6 +84,10 @@ export class Manager {
   private readonly logger: Logger;
   private readonly registrations: ControllerRegistration[] = [];
   private readonly informers = new Map<string, Informer>();
+  /** Child-view informers (OwnedType.contentDigest) by type and namespace: what getChild reads. */
+  private readonly childInformers = new Map<string, Informer>();
+  /** Shared strings of child views (primary transforms bring their own pool). */
+  private readonly childStrings = new StringPool();
   private readonly controllers = new Map<string, Controller>();
   private elector: LeaderElector | undefined;
   private running = false;
@@ -117,6 +122,26 @@ export class Manager {
           }
         }
         return found;
+      },
+      getChild: (type: ResourceType, key: ObjectKey) => {
+        const namespace = type.namespaced ? key.namespace : "";
+        const informer =
+          this.childInformers.get(childInformerKey(type, namespace)) ??
+          this.childInformers.get(childInformerKey(type, ""));
+        return informer?.get(objectKeyString(key));
+      },
+      recordWrite: (type: ResourceType, written: StoredObject, basedOn: string) => {
+        // A write answered without an object (a test double) has nothing to record.
+        const meta = (written as Partial<StoredObject> | undefined)?.metadata;
+        if (typeof meta?.resourceVersion !== "string") return;
+        for (const informer of this.informers.values()) {
+          if (
+            sameType(informer.type, type) &&
+            matchesLabelSelector(written.metadata.labels, informer.labelSelector)
+          ) {
+            informer.recordWrite(written, basedOn);
+          }
+        }
       },
     };
   }
@@ -224,7 +249,13 @@ export class Manager {
     // Fresh controllers and informers per leadership term: nothing carries over from a term that
     // ended, and the new term starts from a full list.
     this.informers.clear();
+    this.childInformers.clear();
     this.controllers.clear();
+    // Primary caches first, with their registration's transform, whatever order other
+    // registrations' watches of the same type come in.
+    for (const registration of this.registrations) {
+      this.informersFor(registration.type, {}, registration.transform);
+    }
     for (const registration of this.registrations) {
       const controller = new Controller({
         kind: registration.name,
@@ -322,8 +353,12 @@ export class Manager {
         informer.addHandlers({
           onAdd: enqueueOwner,
           onUpdate: (old, obj) => {
+            // The same resourceVersion is no change: a periodic relist, or the watch event of a
+            // write the owner made and recorded in the cache (recordWrite). A relist still finds
+            // what a watch missed: a changed child has a new resourceVersion, a gone one is deleted.
+            if (old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
             enqueueOwner(old);
-            if (old !== obj) enqueueOwner(obj);
+            enqueueOwner(obj);
           },
           onDelete: enqueueOwner,
         });
@@ -348,7 +383,8 @@ export class Manager {
   /** The shared informers for `type`: one per watched namespace, or one for all. */
   private informersFor(
     type: ResourceType,
-    narrow: { labelSelector?: string; metadataOnly?: boolean } = {},
+    narrow: { labelSelector?: string; metadataOnly?: boolean; contentDigest?: boolean } = {},
+    transform?: (obj: StoredObject) => StoredObject,
   ): Informer[] {
     const namespaces =
       type.namespaced && this.options.namespaces !== undefined && this.options.namespaces.length > 0
@@ -371,9 +407,13 @@ export class Manager {
           random: this.options.random,
           ...this.options.informer,
           ...(narrow.labelSelector !== undefined ? { labelSelector: narrow.labelSelector } : {}),
+          ...(transform !== undefined ? { transform } : {}),
           ...(narrow.metadataOnly ? { transform: metadataOnly } : {}),
+          ...(narrow.contentDigest ? { transform: childView(this.childStrings) } : {}),
         });
         this.informers.set(id, informer);
+        if (narrow.contentDigest)
+          this.childInformers.set(childInformerKey(type, namespace), informer);
       }
       return informer;
     });
@@ -391,11 +431,15 @@ export class Manager {
 function informerId(
   type: ResourceType,
   namespace: string,
-  narrow: { labelSelector?: string; metadataOnly?: boolean } = {},
+  narrow: { labelSelector?: string; metadataOnly?: boolean; contentDigest?: boolean } = {},
 ): string {
   const selector = narrow.labelSelector !== undefined ? `?${narrow.labelSelector}` : "";
-  const meta = narrow.metadataOnly ? "#metadata" : "";
-  return `${type.apiVersion}/${type.kind}@${namespace}${selector}${meta}`;
+  const view = narrow.contentDigest ? "#child" : narrow.metadataOnly ? "#metadata" : "";
+  return `${type.apiVersion}/${type.kind}@${namespace}${selector}${view}`;
+}
+
+function childInformerKey(type: ResourceType, namespace: string): string {
+  return `${type.apiVersion}/${type.kind}@${namespace}`;
 }
 
 /**

@@ -185,6 +185,7 @@ async function finishStep<S extends KstatusFields>(
     next: step.status,
     ...(step.conditions ? { conditions: step.conditions } : {}),
     now,
+    cache: deps.cache,
   });
   for (const event of step.events ?? []) void deps.events.record(object, event);
   switch (outcome.state) {

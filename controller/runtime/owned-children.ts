@@ -7,6 +7,8 @@ import { managedByLabel, managedByValue } from "../api/well-known.js";
 import type { KubeClient } from "../kube/client.js";
 import { withControllerReference } from "../kube/owner-references.js";
 import type { KubeObject, ResourceType, StoredObject } from "../kube/resources.js";
+import { childUpToDate } from "./cache-views.js";
+import type { CacheReader } from "./registry.js";
 
 /** A child as a kind describes it: no owner reference, no managed-by label (added here). */
 export type ChildObject = KubeObject & { metadata: { name: string } };
@@ -16,6 +18,11 @@ export interface OwnedChildrenOptions {
   owner: StoredObject;
   /** Labels every child of this owner carries, e.g. `{ "llmops.dev/prompt": name }`. */
   labels: Readonly<Record<string, string>>;
+  /**
+   * The caches, when the owner watches its children as child views (OwnedType.contentDigest):
+   * `apply` then skips a child the cache shows as already desired, and records what it wrote.
+   */
+  cache?: CacheReader;
 }
 
 /** `child` as it is written: in the owner's namespace, labelled, controlled by the owner. Pure. */
@@ -45,11 +52,13 @@ export class OwnedChildren {
   readonly #client: KubeClient;
   readonly #owner: StoredObject;
   readonly #labels: Readonly<Record<string, string>>;
+  readonly #cache: CacheReader | undefined;
 
   constructor(options: OwnedChildrenOptions) {
     this.#client = options.client;
     this.#owner = options.owner;
     this.#labels = options.labels;
+    this.#cache = options.cache;
   }
 
   /** The label selector that finds this owner's children (`a=b,c=d`). */
@@ -66,11 +75,19 @@ export class OwnedChildren {
 
   /**
    * Writes each child by server-side apply (forced: the controller owns these fields), in the
-   * order given: a child that preserves what the next one overwrites comes first.
+   * order given: a child that preserves what the next one overwrites comes first. With a cache of
+   * child views, a child already as desired is not written again (a restart, a drift check and a
+   * repeated reconcile write nothing), and what is written is recorded in the cache.
    */
   async apply(type: ResourceType, children: readonly ChildObject[]): Promise<void> {
+    const namespace = this.#owner.metadata.namespace ?? "";
     for (const child of children) {
-      await this.#client.apply(type, this.desired(type, child), { force: true });
+      const desired = this.desired(type, child);
+      const cached = this.#cache?.getChild?.(type, { namespace, name: child.metadata.name });
+      if (childUpToDate(desired, cached)) continue;
+      const written = await this.#client.apply(type, desired, { force: true });
+      if (cached !== undefined)
+        this.#cache?.recordWrite?.(type, written, cached.metadata.resourceVersion);
     }
   }
 

@@ -15,6 +15,16 @@ export interface CacheReader {
     type: ResourceType,
     options?: { namespace?: string },
   ): StoredObject<T>[];
+  /**
+   * The cached view of an owned child (metadata and a content digest; see OwnedType's
+   * `contentDigest`), or undefined when it is not cached or no owner watches it that way.
+   */
+  getChild?(type: ResourceType, key: ObjectKey): StoredObject | undefined;
+  /**
+   * Tells the caches what a write returned (`basedOn`: the resourceVersion the writer read), so a
+   * reconcile that follows before the watch event reads the write (Informer.recordWrite).
+   */
+  recordWrite?(type: ResourceType, written: StoredObject, basedOn: string): void;
 }
 
 /** What a controller gets to build its reconciler. */
@@ -43,6 +53,12 @@ export interface OwnedType {
    * data (controller-runtime's OnlyMetadata). Such an informer serves no cache reads.
    */
   metadataOnly?: boolean;
+  /**
+   * Cache a child view instead: the metadata and a digest of the content (everything but
+   * metadata and status), served by `cache.getChild`, so the owner skips applying a child that is
+   * already as desired (OwnedChildren with a cache). Implies metadataOnly.
+   */
+  contentDigest?: boolean;
 }
 
 export interface ControllerRegistration {
@@ -50,6 +66,12 @@ export interface ControllerRegistration {
   name: string;
   /** The primary resource: every change enqueues its key. */
   type: ResourceType;
+  /**
+   * How the primary cache stores objects (default: without managedFields). Opt-in trimming
+   * (runtime/cache-views.ts); it must keep every field any reader of this type's cache uses,
+   * including other controllers' watches of the type.
+   */
+  transform?: (obj: StoredObject) => StoredObject;
   reconcile: ReconcileFunction;
   /** Default workers; `--concurrency Prompt=n` overrides it. */
   concurrency?: number;

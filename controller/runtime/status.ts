@@ -10,6 +10,7 @@ import {
   type ConditionInput,
   type ReconcileOutcome,
 } from "./conditions.js";
+import type { CacheReader } from "./registry.js";
 
 /** The status fields every kind shares. */
 export interface KstatusFields {
@@ -21,7 +22,8 @@ export interface KstatusFields {
  * Summarizes `outcome` (and the kind's own `conditions`, stamped with the object's generation)
  * into `next` and writes it by server-side apply to the status subresource
  * (the controller owns the whole status), unless it equals what the object already has.
- * Resolves to true when it wrote.
+ * Resolves to true when it wrote. With `cache`, the written object is recorded there, so a
+ * reconcile that follows before the watch event compares against this status, not the old one.
  */
 export async function writeStatus<S extends KstatusFields>(options: {
   client: KubeClient;
@@ -31,6 +33,7 @@ export async function writeStatus<S extends KstatusFields>(options: {
   next: S;
   conditions?: readonly Omit<ConditionInput, "observedGeneration">[];
   now: string;
+  cache?: CacheReader;
 }): Promise<boolean> {
   const { client, type, object, outcome, next, now } = options;
   const generation = object.metadata.generation ?? 0;
@@ -53,7 +56,7 @@ export async function writeStatus<S extends KstatusFields>(options: {
       : {}),
   };
   if (!statusChanged(object.status, status)) return false;
-  await client.applyStatus(
+  const written = await client.applyStatus(
     type,
     {
       apiVersion: type.apiVersion,
@@ -63,5 +66,6 @@ export async function writeStatus<S extends KstatusFields>(options: {
     },
     { force: true },
   );
+  options.cache?.recordWrite?.(type, written, object.metadata.resourceVersion);
   return true;
 }

@@ -157,6 +157,34 @@ describe("WorkQueue", () => {
     expect(keys[0]).toBe("ns/k0");
     expect(keys[4999]).toBe("ns/k4999");
   });
+
+  it("keeps one timer for any number of delayed keys, firing them in deadline order", async () => {
+    const { queue, clock } = newQueue();
+    for (let i = 0; i < 1000; i++) queue.addAfter(`ns/k${i}`, 1000 + ((i * 7919) % 1000));
+    // Earlier deadlines win, later ones are ignored; cancelling one leaves the others.
+    queue.addAfter("ns/k5", 10);
+    queue.addAfter("ns/k5", 5000);
+    queue.addAfter("ns/k6", 0);
+    expect(clock.pendingDelays()).toEqual([10]);
+    expect(queue.waitingCount).toBe(999);
+    clock.advance(10);
+    expect(await takeReady(queue)).toEqual(["ns/k6", "ns/k5"]);
+    expect(clock.pendingDelays()).toHaveLength(1);
+    const fired: string[] = [];
+    for (let t = 1000; t < 2000; t += 100) {
+      clock.advance(t === 1000 ? 990 : 100);
+      fired.push(...(await takeReady(queue)));
+    }
+    clock.advance(1000);
+    fired.push(...(await takeReady(queue)));
+    expect(fired).toHaveLength(998);
+    const deadline = (key: string) => (Number(key.slice(4)) * 7919) % 1000;
+    for (let i = 1; i < fired.length; i++) {
+      expect(deadline(fired[i] as string)).toBeGreaterThanOrEqual(deadline(fired[i - 1] as string));
+    }
+    expect(clock.pendingDelays()).toEqual([]);
+    expect(queue.waitingCount).toBe(0);
+  });
 });
 
 describe("defaultRateLimiter", () => {

@@ -2,7 +2,8 @@
 // - a key waiting in the queue is stored once, however often it is added (de-duplication);
 // - a key being processed is never handed out again until `done`; if it was added meanwhile it
 //   goes back into the queue on `done`, so the newest state is always reconciled once more;
-// - delayed adds keep only the earliest deadline per key;
+// - delayed adds keep only the earliest deadline per key; they wait in one min-heap under a single
+//   timer (10,000 objects with a drift-check requeue are 10,000 deadlines, not 10,000 timers);
 // - shutdown stops handing out work; `drain` waits for what is in flight.
 import type { Clock, Timer } from "./clock.js";
 import type { RateLimiter } from "./backoff.js";
@@ -12,9 +13,10 @@ export interface WorkQueueOptions {
   rateLimiter: RateLimiter;
 }
 
-interface Waiting {
+/** A deadline in the heap; stale once `waiting` holds another deadline for the key (or none). */
+interface Deadline {
   readyAt: number;
-  timer: Timer;
+  key: string;
 }
 
 export class WorkQueue {
@@ -26,7 +28,10 @@ export class WorkQueue {
   /** Keys that need processing: queued, or re-added while processing. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
-  private readonly waiting = new Map<string, Waiting>();
+  /** The deadline of each key waiting for later (the earliest asked for). */
+  private readonly waiting = new Map<string, number>();
+  private heap: Deadline[] = [];
+  private timer: { readyAt: number; handle: Timer } | undefined;
   private readonly getters: ((key: string | undefined) => void)[] = [];
   private readonly drainWaiters: (() => void)[] = [];
   private shuttingDown = false;
@@ -55,13 +60,12 @@ export class WorkQueue {
     }
     const readyAt = this.clock.now() + ms;
     const existing = this.waiting.get(key);
-    if (existing !== undefined && existing.readyAt <= readyAt) return;
-    existing?.timer.cancel();
-    const timer = this.clock.setTimer(() => {
-      this.waiting.delete(key);
-      this.add(key);
-    }, ms);
-    this.waiting.set(key, { readyAt, timer });
+    if (existing !== undefined && existing <= readyAt) return;
+    this.waiting.set(key, readyAt);
+    this.heapPush({ readyAt, key });
+    // Deadlines moved earlier leave stale entries behind; rebuild before they outnumber the live.
+    if (this.heap.length > 2 * this.waiting.size + 1024) this.rebuildHeap();
+    this.arm();
   }
 
   /** Adds `key` after its backoff delay (at least `minDelayMs`); returns the delay used. */
@@ -125,8 +129,10 @@ export class WorkQueue {
   shutDown(): void {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    for (const waiting of this.waiting.values()) waiting.timer.cancel();
+    this.timer?.handle.cancel();
+    this.timer = undefined;
     this.waiting.clear();
+    this.heap = [];
     this.queue = [];
     this.head = 0;
     this.dirty.clear();
@@ -165,9 +171,85 @@ export class WorkQueue {
   }
 
   private cancelWaiting(key: string): void {
-    const waiting = this.waiting.get(key);
-    if (waiting === undefined) return;
-    waiting.timer.cancel();
-    this.waiting.delete(key);
+    // Its heap entry goes stale and is dropped when it comes up.
+    if (this.waiting.delete(key) && this.waiting.size === 0) {
+      this.heap = [];
+      this.arm();
+    }
+  }
+
+  /** Keeps the one timer set for the earliest live deadline (none when nothing waits). */
+  private arm(): void {
+    this.dropStale();
+    const next = this.heap[0];
+    if (next !== undefined && this.timer?.readyAt === next.readyAt) return;
+    this.timer?.handle.cancel();
+    this.timer = undefined;
+    if (next === undefined) return;
+    const handle = this.clock.setTimer(() => {
+      this.timer = undefined;
+      this.fire();
+    }, next.readyAt - this.clock.now());
+    this.timer = { readyAt: next.readyAt, handle };
+  }
+
+  /** Adds every key whose deadline has come, then re-arms for the next one. */
+  private fire(): void {
+    const now = this.clock.now();
+    for (;;) {
+      this.dropStale();
+      const next = this.heap[0];
+      if (next === undefined || next.readyAt > now) break;
+      this.heapPop();
+      this.waiting.delete(next.key);
+      this.add(next.key);
+    }
+    this.arm();
+  }
+
+  private rebuildHeap(): void {
+    this.heap = [];
+    for (const [key, readyAt] of this.waiting) this.heapPush({ readyAt, key });
+  }
+
+  private dropStale(): void {
+    for (;;) {
+      const top = this.heap[0];
+      if (top === undefined || this.waiting.get(top.key) === top.readyAt) return;
+      this.heapPop();
+    }
+  }
+
+  private heapPush(entry: Deadline): void {
+    const heap = this.heap;
+    heap.push(entry);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((heap[parent] as Deadline).readyAt <= entry.readyAt) break;
+      heap[i] = heap[parent] as Deadline;
+      i = parent;
+    }
+    heap[i] = entry;
+  }
+
+  private heapPop(): void {
+    const heap = this.heap;
+    const last = heap.pop();
+    if (last === undefined || heap.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= heap.length) break;
+      const right = left + 1;
+      const child =
+        right < heap.length && (heap[right] as Deadline).readyAt < (heap[left] as Deadline).readyAt
+          ? right
+          : left;
+      if ((heap[child] as Deadline).readyAt >= last.readyAt) break;
+      heap[i] = heap[child] as Deadline;
+      i = child;
+    }
+    heap[i] = last;
   }
 }

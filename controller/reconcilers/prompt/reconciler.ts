@@ -22,6 +22,7 @@ import {
   type ObjectReconciler,
   type ReconcileStep,
 } from "../../runtime/object-reconciler.js";
+import { StringPool, compactObject } from "../../runtime/cache-views.js";
 import { OwnedChildren } from "../../runtime/owned-children.js";
 import type { ControllerDeps, ControllerSetup } from "../../runtime/registry.js";
 import {
@@ -44,8 +45,14 @@ export function promptController(options: PromptControllerOptions = {}): Control
   return (deps) => ({
     name: "Prompt",
     type: PromptType,
-    // Only our ConfigMaps, and only their metadata: enough to notice a deleted or edited one.
-    owns: [{ type: ConfigMapType, labelSelector: promptLabel, metadataOnly: true }],
+    // Prompts are read whole (this reconciler, Experiments' variants), so the cache keeps them
+    // whole, minus what nobody reads and with repeated strings shared.
+    transform: compactObject(new StringPool()),
+    // Only our ConfigMaps, and only their metadata and a digest of their data: enough to notice a
+    // deleted or edited one, and to skip writing one that is already as desired.
+    owns: [
+      { type: ConfigMapType, labelSelector: promptLabel, metadataOnly: true, contentDigest: true },
+    ],
     concurrency: options.concurrency ?? 4,
     reconcile: objectReconciler(deps, promptReconciler(registryFor)),
   });
@@ -95,6 +102,7 @@ async function publish(
     client: deps.client,
     owner: prompt,
     labels: { [promptLabel]: prompt.metadata.name },
+    cache: deps.cache,
   });
   const status = planned.status;
   try {
