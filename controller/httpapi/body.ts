@@ -18,17 +18,26 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
       `send the body as application/json, not ${type}`,
     );
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > maxBytes) {
-      req.resume();
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(buffer);
-  }
+  // Events rather than `for await`: the async iterator costs more than the small bodies it reads.
+  const chunks = await new Promise<Buffer[]>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        failed = true;
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      parts.push(chunk);
+    });
+    req.once("end", () => {
+      if (!failed) resolve(parts);
+    });
+    req.once("error", reject);
+  });
   const text = Buffer.concat(chunks).toString("utf8");
   if (text.trim() === "") throw new ApiError(400, "EmptyBody", "the request needs a JSON body");
   try {

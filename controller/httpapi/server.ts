@@ -188,7 +188,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   });
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const raw = req.url ?? "/";
+    const q = raw.indexOf("?");
+    const url = {
+      pathname: q === -1 ? raw : raw.slice(0, q),
+      searchParams: new URLSearchParams(q === -1 ? "" : raw.slice(q + 1)),
+    };
     if (url.pathname === "/openapi.json" && req.method === "GET") {
       send(res, { status: 200, body: openapi, headers: { "cache-control": "no-cache" } }, true);
       return;
@@ -222,11 +227,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           : new ApiError(404, "NotFound", `no route ${url.pathname}; see /openapi.json`);
       }
       const authorization = req.headers.authorization;
-      if (!context.auth.isCached(authorization)) {
+      let user = context.auth.cached(authorization);
+      if (user === undefined) {
         const wait = anonymous.take(`addr:${req.socket.remoteAddress ?? ""}`);
         if (wait > 0) throw rateLimited(wait);
+        user = await context.auth.authenticate(authorization);
+      } else if (user === null) {
+        user = await context.auth.authenticate(authorization); // answers the 401
       }
-      const user = await context.auth.authenticate(authorization);
       const wait = limiter.take(`user:${user.username}`);
       if (wait > 0) throw rateLimited(wait);
       if (route.access) await context.auth.authorize(user, route.access(params));

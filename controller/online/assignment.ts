@@ -9,7 +9,7 @@
 // The same unit keeps its variant as long as the uid, the salt and the weights stay; changing
 // spec.traffic.salt reshuffles every unit (and starts a new run). Bytes 8–15 of the same digest
 // are the unit's fingerprint, which counts it once as an exposure. Pure.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { fingerprintAt, type Fingerprint } from "./fingerprints.js";
 
 export interface TrafficWeight {
@@ -27,7 +27,8 @@ export interface Assignment {
 
 /** The digest the assignment is computed from. */
 export function assignmentDigest(uid: string, salt: string, unit: string): Buffer {
-  return createHash("sha256").update(`${uid}:${salt}:${unit}`, "utf8").digest();
+  // The one-shot hash: several times faster than createHash() for short inputs.
+  return hash("sha256", `${uid}:${salt}:${unit}`, "buffer");
 }
 
 /** The variant `unit` gets under `weights` (percentages that add up to 100). */
@@ -58,5 +59,5 @@ export function variantAt(point: number, weights: readonly TrafficWeight[]): str
 
 /** The fingerprint of an outcome id (bytes 0–7 of its SHA-256). */
 export function outcomeFingerprint(id: string): Fingerprint {
-  return fingerprintAt(createHash("sha256").update(id, "utf8").digest(), 0);
+  return fingerprintAt(hash("sha256", id, "buffer"), 0);
 }

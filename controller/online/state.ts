@@ -2,7 +2,7 @@
 // per-variant sufficient statistics (exposures; n, mean and M2 per metric), the list of sealed
 // fingerprint segments, and the newest fingerprints (the tails) of units and outcome ids. When a
 // tail grows past `sealAt` it is moved into an immutable segment ConfigMap of its own, so the head
-// stays small (a few hundred KiB at most) and no object is written per event. Pure.
+// stays small (under 100 KiB) and no object is written per event. Pure.
 import { emptyMoments, type Moments } from "../analysis/moments.js";
 import type { ConfigMap } from "../kube/resources.js";
 import { decodeFingerprints, encodeFingerprints, type Fingerprint } from "./fingerprints.js";
@@ -11,8 +11,8 @@ export const stateKey = "state.json";
 export const unitsKey = "units";
 export const outcomesKey = "outcomes";
 
-/** Fingerprints per tail before it is sealed into a segment (128 KiB raw, ~171 KiB base64). */
-export const defaultSealAt = 16_384;
+/** Fingerprints per tail before it is sealed into a segment (32 KiB raw, ~44 KiB base64). */
+export const defaultSealAt = 4096;
 
 export interface VariantStats {
   /** Distinct units exposed. */

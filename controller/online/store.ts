@@ -82,12 +82,17 @@ export interface OnlineStoreOptions {
   client: KubeClient;
   logger: Logger;
   clock: Clock;
-  /** Fingerprints per tail before it is sealed; default 16,384. */
+  /** Fingerprints per tail before it is sealed; default 4,096. */
   sealAt?: number;
   /** Outcomes waiting for a write at most, over all runs; default 200,000. */
   maxPendingOutcomes?: number;
   /** New units waiting for a write at most, per run; default 1,000,000 (then they are dropped). */
   maxPendingExposures?: number;
+  /**
+   * How long new exposures wait to be written with others when no outcome is waiting; default
+   * 200 ms. Outcomes never wait for it: a report starts a flush at once.
+   */
+  exposureLingerMs?: number;
 }
 
 interface PendingReport {
@@ -243,13 +248,16 @@ class RunLog {
   readonly #committedUnits = new FingerprintSet();
   readonly #committedIds = new FingerprintSet();
   readonly #loadedSegments = new Set<string>();
-  #headVersion: string | undefined;
+  /** The head as this process last wrote it, while no write of another may have followed. */
+  #lastWritten: { head: RunHead; version: string } | undefined;
   #exposures: PendingExposure[] = [];
   #pendingUnits = new FingerprintSet();
   #reports: PendingReport[] = [];
   #flushing: Promise<void> | undefined;
   #stopped = false;
   #dropped = 0;
+  /** Ends the wait of exposures for company (an outcome is waiting, or the store closes). */
+  #wake: (() => void) | undefined;
 
   constructor(options: OnlineStoreOptions, run: OnlineRun) {
     this.#options = options;
@@ -279,12 +287,16 @@ class RunLog {
       return;
     }
     this.#reports.push(report);
+    this.#wake?.();
     this.#schedule();
   }
 
   /** Resolves when no flush is running or due (one that ends can schedule the next). */
   async idle(): Promise<void> {
-    while (this.#flushing !== undefined) await this.#flushing;
+    while (this.#flushing !== undefined) {
+      this.#wake?.();
+      await this.#flushing;
+    }
   }
 
   stop(): void {
@@ -304,6 +316,20 @@ class RunLog {
 
   async #loop(): Promise<void> {
     let failures = 0;
+    // Units alone can wait a little: one write then counts many of them.
+    if (this.#reports.length === 0) {
+      await new Promise<void>((resolve) => {
+        const timer = this.#options.clock.setTimer(() => {
+          this.#wake = undefined;
+          resolve();
+        }, this.#options.exposureLingerMs ?? 200);
+        this.#wake = () => {
+          timer.cancel();
+          this.#wake = undefined;
+          resolve();
+        };
+      });
+    }
     while (this.#reports.length > 0 || this.#exposures.length > 0) {
       // One flush takes at most a tail's worth of new fingerprints of each kind, so a segment it
       // seals always fits in one ConfigMap.
@@ -360,22 +386,27 @@ class RunLog {
     const namespace = run.experiment.metadata.namespace ?? "";
     const name = run.experiment.metadata.name;
     for (let attempt = 1; attempt <= maxConflictRetries; attempt++) {
-      const cm = await client.getConfigMap({ namespace, name: headName(name) });
-      let head = decodeRunHead(cm);
-      if (head !== undefined && head.state.runId !== run.runId) {
-        if (newerRun(head.state, run)) {
-          throw new OutdatedRunError(
-            `Experiment ${namespace}/${name} started a newer run (${head.state.runId}); read it again`,
-          );
+      // What this process wrote last is the head unless someone else wrote since: write on it
+      // with its resourceVersion, and read only after a conflict says otherwise.
+      let head: RunHead | undefined;
+      let version: string | undefined;
+      const known = this.#lastWritten;
+      if (known !== undefined) {
+        head = known.head;
+        version = known.version;
+      } else {
+        const cm = await client.getConfigMap({ namespace, name: headName(name) });
+        head = decodeRunHead(cm);
+        version = cm?.metadata.resourceVersion;
+        if (head !== undefined && head.state.runId !== run.runId) {
+          if (newerRun(head.state, run)) {
+            throw new OutdatedRunError(
+              `Experiment ${namespace}/${name} started a newer run (${head.state.runId}); read it again`,
+            );
+          }
+          head = undefined; // an older run's counts: this run starts afresh in the same object
         }
-        head = undefined; // an older run's counts: this run starts afresh in the same object
-      }
-      if (
-        head !== undefined &&
-        cm !== undefined &&
-        cm.metadata.resourceVersion !== this.#headVersion
-      ) {
-        await this.#absorb(namespace, head);
+        if (head !== undefined) await this.#absorb(namespace, head);
       }
       const merged = this.#merge(head, exposures, reports);
       const sealed = this.#seal(merged.head, name);
@@ -385,18 +416,20 @@ class RunLog {
       const body = this.#child(headName(name), encodeRunHead(merged.head), false);
       try {
         const written =
-          cm === undefined
+          version === undefined
             ? await client.create(ConfigMapType, body)
             : await client.update(ConfigMapType, {
                 ...body,
-                metadata: { ...body.metadata, resourceVersion: cm.metadata.resourceVersion },
+                metadata: { ...body.metadata, resourceVersion: version },
               });
         for (const f of merged.newUnits) this.#committedUnits.add(f);
         for (const f of merged.newIds) this.#committedIds.add(f);
         for (const segment of sealed) this.#loadedSegments.add(segment.name);
-        this.#headVersion = written.metadata.resourceVersion;
+        this.#lastWritten = { head: merged.head, version: written.metadata.resourceVersion };
         return merged.results;
       } catch (error) {
+        // Any failure may mean the head is not what we last wrote: read it before the next try.
+        this.#lastWritten = undefined;
         if (!(error instanceof ConflictError)) throw error;
         // Someone else wrote the head (or created it first): merge again on a fresh read.
       }
