@@ -38,13 +38,12 @@ describe("what llmops controller claims to reconcile", () => {
     };
     const oneLine = (text: string) => text.replace(/\s+/g, " ");
     expect(oneLine(await help("controller", "--help"))).toContain(
-      "Reconcile Prompt, Experiment and ModelDeployment resources in a cluster",
+      "Reconcile Prompt, Experiment, TrainingJob and ModelDeployment resources in a cluster",
     );
     const root = await help("--help");
     expect(oneLine(root)).toContain(
-      "Prompts, Experiments and ModelDeployments reconciled by a controller",
+      "Prompts, Experiments, TrainingJobs and ModelDeployments reconciled by a controller",
     );
-    expect(oneLine(root)).not.toMatch(/TrainingJobs? (resources|manifests in git, reconciled)/);
     expect(root).not.toMatch(/^ {2}up\b/m);
   });
 });

@@ -21,6 +21,25 @@ import type { ControllerSetup } from "../runtime/registry.js";
 import { promptController } from "../reconcilers/prompt/reconciler.js";
 import { experimentController } from "../reconcilers/experiment/reconciler.js";
 import { modelDeploymentController } from "../reconcilers/model-deployment/reconciler.js";
+import {
+  trainingJobController,
+  type TrainingJobControllerOptions,
+} from "../reconcilers/training-job/reconciler.js";
+import {
+  defaultTrainerCommand,
+  trainingBackendTypes,
+  trainingBackends,
+  type TrainingBackendSettings,
+} from "../reconcilers/training-job/backends.js";
+import type { BackendType } from "../reconcilers/training-job/layout.js";
+import {
+  ProgressStore,
+  defaultProgressAudience,
+  progressPath,
+  startProgressReceiver,
+} from "../backends/training/progress-receiver.js";
+import { parseListenAddress } from "../runtime/http-server.js";
+import type { Registry } from "prom-client";
 import type { CliIo } from "./program.js";
 import { versionProbe, waitForApiServer } from "./wait-for-apiserver.js";
 import { gitSourcePromoter, type PromotionWriter } from "../promotion/source-promoter.js";
@@ -33,9 +52,9 @@ import {
 
 /**
  * The kinds `llmops controller` reconciles, as its help says; a test checks that this is what
- * builtInControllers() registers. TrainingJob has no reconciler yet.
+ * builtInControllers() registers.
  */
-export const reconciledKinds = ["Prompt", "Experiment", "ModelDeployment"] as const;
+export const reconciledKinds = ["Prompt", "Experiment", "TrainingJob", "ModelDeployment"] as const;
 
 /** Settings of the built-in controllers that come from flags. */
 export interface BuiltInControllerSettings {
@@ -47,6 +66,10 @@ export interface BuiltInControllerSettings {
   promoter?: PromotionWriter;
   /** Where online Experiments' outcomes are counted (shared with the HTTP API). */
   onlineStore?: OnlineStore;
+  /** TrainingJob backends and their settings (default: kubernetes and huggingFaceJobs). */
+  training?: Omit<TrainingJobControllerOptions, "backends"> & { backends: TrainingBackendSettings };
+  /** Where the controllers' own metrics (llmops_training_*) are registered. */
+  metricsRegistry?: Registry;
 }
 
 /**
@@ -63,6 +86,22 @@ export function builtInControllers(settings: BuiltInControllerSettings = {}): Co
         : {}),
       ...(settings.promoter ? { promoter: settings.promoter } : {}),
       ...(settings.onlineStore ? { onlineStore: settings.onlineStore } : {}),
+    }),
+    trainingJobController({
+      ...settings.training,
+      ...(settings.huggingFaceEndpoint
+        ? { huggingFaceEndpoint: settings.huggingFaceEndpoint }
+        : {}),
+      ...(settings.metricsRegistry ? { metricsRegistry: settings.metricsRegistry } : {}),
+      backends: trainingBackends(
+        settings.training?.backends ?? {
+          enabled: ["kubernetes", "huggingFaceJobs"],
+          localRunsDir: join(process.cwd(), ".llmops", "training"),
+          ...(settings.huggingFaceEndpoint
+            ? { huggingFaceEndpoint: settings.huggingFaceEndpoint }
+            : {}),
+        },
+      ),
     }),
     modelDeploymentController({
       ...(settings.huggingFaceEndpoint
@@ -107,6 +146,16 @@ interface ParsedFlags extends GitSyncFlags {
   apiAddr: string;
   apiRateLimit: number;
   apiRateBurst: number;
+  trainingBackends: BackendType[];
+  trainerImage?: string;
+  trainerCommand?: string;
+  localRoot?: string;
+  gpuTable?: { namespace: string; name: string };
+  mlflowTrackingUri?: string;
+  trainingProgressAddr: string;
+  trainingProgressUrl?: string;
+  trainingProgressTlsCert?: string;
+  trainingProgressTlsKey?: string;
 }
 
 export function controllerCommand(options: ControllerCommandOptions): Command {
@@ -114,8 +163,7 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
     new Command("controller")
       .description(
         `Reconcile ${reconciledKinds.slice(0, -1).join(", ")} and ${reconciledKinds.at(-1) ?? ""} ` +
-          "resources in a cluster (in-cluster service account, or --kubeconfig). TrainingJob is " +
-          "validated but not reconciled yet.",
+          "resources in a cluster (in-cluster service account, or --kubeconfig).",
       )
       .option(
         "--kubeconfig <path>",
@@ -181,6 +229,64 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
           "Prometheus for ModelDeployment canary analysis metrics that set no address",
         ).env("LLMOPS_PROMETHEUS_URL"),
       )
+      .addOption(
+        new Option(
+          "--training-backends <list>",
+          "TrainingJob backends to enable: kubernetes, huggingFaceJobs, local (a child process on this machine)",
+        )
+          .env("LLMOPS_TRAINING_BACKENDS")
+          .argParser(parseTrainingBackends)
+          .default(
+            ["kubernetes", "huggingFaceJobs"] as BackendType[],
+            "kubernetes,huggingFaceJobs",
+          ),
+      )
+      .addOption(
+        new Option(
+          "--trainer-image <image>",
+          "trainer image for TrainingJobs that set no spec.backend.*.image",
+        ).env("LLMOPS_TRAINER_IMAGE"),
+      )
+      .addOption(
+        new Option(
+          "--trainer-command <path>",
+          "the local backend's trainer (default: llmops-train in $LLMOPS_TRAINER_VENV or ~/.cache/llmops/trainer-venv)",
+        ).env("LLMOPS_TRAINER_COMMAND"),
+      )
+      .option(
+        "--local-root <dir>",
+        "relative paths of local TrainingJobs resolve against this directory (default: the working directory)",
+      )
+      .addOption(
+        new Option(
+          "--gpu-table <namespace/name>",
+          "ConfigMap whose gpus.yaml overrides GPU types, Hugging Face Jobs flavors and prices, read on every reconcile",
+        )
+          .env("LLMOPS_GPU_TABLE")
+          .argParser(parseNamespacedName),
+      )
+      .addOption(
+        new Option(
+          "--mlflow-tracking-uri <url>",
+          "MLflow server TrainingJobs log parameters, loss curves and model versions to",
+        ).env("MLFLOW_TRACKING_URI"),
+      )
+      .option(
+        "--training-progress-addr <addr>",
+        "HTTPS address trainer pods report progress to, authenticated with a pod-bound ServiceAccount token (0 disables)",
+        "0",
+      )
+      .option(
+        "--training-progress-url <url>",
+        "the URL pods use to reach --training-progress-addr (default: https://127.0.0.1:<port>" +
+          progressPath +
+          ")",
+      )
+      .option(
+        "--training-progress-tls-cert <file>",
+        "serving certificate (PEM) of the progress endpoint (default: a CA and certificate minted at start)",
+      )
+      .option("--training-progress-tls-key <file>", "private key (PEM) of that certificate")
       .option(
         "--api-addr <addr>",
         "address of the HTTP API for applications: prompts, render/test, experiments, A/B assignments and outcomes; /openapi.json (0 disables)",
@@ -223,6 +329,9 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   const gitSources = await collectGitSources(flags);
   const identity = `${hostname()}_${randomBytes(4).toString("hex")}`;
   const metrics = new RuntimeMetrics();
+  const progressStore = new ProgressStore();
+  const progress = await startTrainingProgress(flags, client, logger, progressStore);
+  const localRoot = flags.localRoot ?? process.cwd();
   const onlineStore = new OnlineStore({
     client,
     logger: logger.child({ component: "online-store" }),
@@ -266,6 +375,22 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
           ...(flags.hfEndpoint ? { huggingFaceEndpoint: flags.hfEndpoint } : {}),
           ...(flags.prometheusUrl ? { prometheusURL: flags.prometheusUrl } : {}),
           onlineStore,
+          metricsRegistry: metrics.registry,
+          training: {
+            localRoot,
+            ...(flags.gpuTable ? { gpuTableRef: flags.gpuTable } : {}),
+            ...(flags.mlflowTrackingUri ? { mlflowTrackingUri: flags.mlflowTrackingUri } : {}),
+            backends: {
+              enabled: flags.trainingBackends,
+              ...(flags.trainerImage ? { trainerImage: flags.trainerImage } : {}),
+              trainerCommand: flags.trainerCommand
+                ? [flags.trainerCommand]
+                : defaultTrainerCommand(),
+              localRunsDir: join(localRoot, ".llmops", "training"),
+              ...(flags.hfEndpoint ? { huggingFaceEndpoint: flags.hfEndpoint } : {}),
+              ...(progress ? { progress: progress.pods } : {}),
+            },
+          },
         })),
   );
   const unknown = Object.keys(flags.concurrency).filter(
@@ -361,9 +486,73 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
     await probes?.close();
     await api?.close();
     await onlineStore.close();
+    await progress?.receiver.close();
     await client.close();
     logger.flush();
   }
+}
+
+/** The progress endpoint trainer pods post to, when --training-progress-addr is set. */
+async function startTrainingProgress(
+  flags: ParsedFlags,
+  client: KubeClient,
+  logger: ReturnType<typeof createLogger>,
+  store: ProgressStore,
+) {
+  const listen = parseListenAddress(flags.trainingProgressAddr);
+  if (listen === undefined) return undefined;
+  if (
+    (flags.trainingProgressTlsCert === undefined) !==
+    (flags.trainingProgressTlsKey === undefined)
+  ) {
+    throw new InvalidArgumentError(
+      "--training-progress-tls-cert and --training-progress-tls-key go together: set both, or neither to mint a certificate",
+    );
+  }
+  const url = flags.trainingProgressUrl;
+  const host = url ? new URL(url).hostname : "127.0.0.1";
+  const receiver = await startProgressReceiver({
+    client,
+    logger,
+    listen,
+    audience: defaultProgressAudience,
+    hosts: [...new Set([host, "127.0.0.1", "localhost"])],
+    ...(flags.trainingProgressTlsCert && flags.trainingProgressTlsKey
+      ? {
+          tls: {
+            cert: readFileSync(flags.trainingProgressTlsCert, "utf8"),
+            key: readFileSync(flags.trainingProgressTlsKey, "utf8"),
+          },
+        }
+      : {}),
+    onEvent: (event) => {
+      store.record(event);
+    },
+  });
+  return {
+    receiver,
+    pods: {
+      store,
+      url: url ?? `${receiver.url}${progressPath}`,
+      audience: defaultProgressAudience,
+      caPem: receiver.caPem,
+    },
+  };
+}
+
+function parseTrainingBackends(value: string): BackendType[] {
+  const names = value
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  for (const name of names) {
+    if (!(trainingBackendTypes as readonly string[]).includes(name)) {
+      throw new InvalidArgumentError(
+        `unknown training backend "${name}": use ${trainingBackendTypes.join(", ")}`,
+      );
+    }
+  }
+  return [...new Set(names)] as BackendType[];
 }
 
 /** Where the Lease lives when --leader-election-namespace is not given. */

@@ -33,9 +33,9 @@ export interface ProgramOptions {
 export function buildProgram({ version, io }: ProgramOptions): Command {
   const program = new Command("llmops")
     .description(
-      "GitOps for LLM prompts, experiments and model rollouts on Kubernetes: manifests in git, " +
-        "validated offline, applied by git sync, and Prompts, Experiments and ModelDeployments " +
-        "reconciled by a controller.",
+      "GitOps for LLM prompts, experiments, fine-tuning and model rollouts on Kubernetes: " +
+        "manifests in git, validated offline, applied by git sync, and Prompts, Experiments, " +
+        "TrainingJobs and ModelDeployments reconciled by a controller.",
     )
     .version(version, "-v, --version", "print the llmops version")
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })

@@ -306,9 +306,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       "--controllers=*",
     ]);
     const scheduler = start("kube-scheduler", componentArgs(schedPort, "kube-scheduler"));
+    const stages = join(dir, "kwok-stages.yaml");
+    await writeFile(stages, trainingPodsKeepRunning(readFileSync(bin("kwok-stages.yaml"), "utf8")));
     const kwok = start("kwok", [
       `--kubeconfig=${kubeconfigPath}`,
-      `--config=${bin("kwok-stages.yaml")}`,
+      `--config=${stages}`,
       "--manage-all-nodes=false",
       "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
       "--cidr=10.244.0.0/16",
@@ -412,4 +414,21 @@ export async function restartComponent(
     marker: next.marker,
     logFile: next.logFile,
   };
+}
+
+/**
+ * kwok's pod-complete stage finishes every Job pod at once. A training attempt's pod (labelled
+ * llmops.dev/training-job) instead stays Running until the test plays the trainer: it reports
+ * progress and then sets the pod's phase, as a real trainer's exit would.
+ */
+export function trainingPodsKeepRunning(stages: string): string {
+  const marker = "  name: pod-complete\n";
+  const at = stages.indexOf(marker);
+  const expressions = stages.indexOf("    matchExpressions:\n", at);
+  if (at === -1 || expressions === -1)
+    throw new Error("kwok-stages.yaml has no pod-complete stage");
+  const insertAt = expressions + "    matchExpressions:\n".length;
+  const rule =
+    "    - key: '.metadata.labels.\"llmops.dev/training-job\"'\n      operator: 'DoesNotExist'\n";
+  return stages.slice(0, insertAt) + rule + stages.slice(insertAt);
 }

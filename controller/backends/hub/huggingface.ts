@@ -416,19 +416,26 @@ export async function resolveModelRevision(options: {
   revision: string;
   token: string | null;
   fetch?: typeof fetch;
+  /** The spec field that names the repo, for messages (default spec.model.huggingFace). */
+  field?: string;
+  /** A dataset repository instead of a model. */
+  type?: "model" | "dataset";
 }): Promise<string> {
   const { repo, revision, token } = options;
   if (commitPattern.test(revision)) return revision; // air-gapped clusters pin commits
   const hubUrl = options.endpoint.replace(/\/+$/, "");
+  const field = options.field ?? "spec.model.huggingFace";
+  const type = options.type ?? "model";
   try {
-    const info = await modelInfo({
+    const params = {
       name: repo,
       revision,
       hubUrl,
-      additionalFields: ["sha"],
+      additionalFields: ["sha"] as ["sha"],
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(token === null ? {} : { accessToken: token }),
-    });
+    };
+    const info = type === "model" ? await modelInfo(params) : await datasetInfo(params);
     if (typeof info.sha !== "string" || !commitPattern.test(info.sha)) {
       throw new HubError(`the Hub at ${hubUrl} did not resolve ${repo}@${revision} to a commit`);
     }
@@ -436,15 +443,15 @@ export async function resolveModelRevision(options: {
   } catch (err: unknown) {
     if (err instanceof HubError) throw err;
     const status = err instanceof HubApiError ? err.statusCode : undefined;
-    const what = `model ${repo}@${revision} on ${hubUrl}`;
+    const what = `${type} ${repo}@${revision} on ${hubUrl}`;
     if (status === 401 || status === 403) {
       throw new HubAuthError(
-        `${what}: ${errorMessage(err)}; for a private or gated model set spec.model.huggingFace.tokenSecretRef to a token that can read it`,
+        `${what}: ${errorMessage(err)}; for a private or gated ${type} set ${field}.tokenSecretRef to a token that can read it`,
       );
     }
     if (status === 404) {
       throw new HubNotFoundError(
-        `${what} does not exist: fix spec.model.huggingFace.repo or revision`,
+        `${what} does not exist: fix ${field}.repo or revision`,
         {
           missing: "repo",
         },
