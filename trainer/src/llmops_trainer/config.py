@@ -170,9 +170,7 @@ class _Object:
     def req_string(self, key: str) -> str:
         return cast(str, self.string(key))
 
-    def integer(
-        self, key: str, *, required: bool = True, minimum: int | None = None
-    ) -> int | None:
+    def integer(self, key: str, *, required: bool = True, minimum: int | None = None) -> int | None:
         value = self._get(key, required=required)
         if value is None:
             return None
@@ -196,7 +194,11 @@ class _Object:
         value = self._get(key, required=required)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise self._range_error(key, f"must be a number, got {_kind(value)}")
         if check is not None and not check(float(value)):
             raise self._range_error(key, f"must be {expect}, got {value}")
@@ -218,7 +220,9 @@ class _Object:
             raise invalid(self.at(key), f"must be one of {listed}, got {json.dumps(value)}")
         return cast(T, value)
 
-    def strings(self, key: str, *, required: bool = True, non_empty: bool = True) -> list[str] | None:
+    def strings(
+        self, key: str, *, required: bool = True, non_empty: bool = True
+    ) -> list[str] | None:
         value = self._get(key, required=required)
         if value is None:
             return None
@@ -240,7 +244,7 @@ class _Object:
         if unknown:
             raise invalid(
                 self.at(unknown[0]),
-                "is not a TrainerConfig field (see controller/backends/training/trainer-contract.ts);"
+                "is not a TrainerConfig field (controller/backends/training/trainer-contract.ts):"
                 " remove it or fix its spelling",
             )
 
@@ -254,7 +258,9 @@ class _Object:
 
 
 def invalid(path: str, problem: str) -> TrainerFailure:
-    return TrainerFailure("InvalidConfig", f"{path or 'the config'} {problem}", field=spec_field(path))
+    return TrainerFailure(
+        "InvalidConfig", f"{path or 'the config'} {problem}", field=spec_field(path)
+    )
 
 
 def _kind(value: object) -> str:
@@ -293,7 +299,9 @@ def _dataset(obj: _Object) -> Dataset:
         hub = obj.req_object("huggingFace")
         repo = hub.req_string("repo")
         if not HUB_REPO.match(repo):
-            raise invalid(hub.at("repo"), f"must be a Hub dataset repository owner/name, got {repo!r}")
+            raise invalid(
+                hub.at("repo"), f"must be a Hub dataset repository owner/name, got {repo!r}"
+            )
         source = HubDatasetSource(repo, hub.req_string("revision"), hub.req_string("split"))
         hub.done()
         dataset = Dataset(fmt, hugging_face=source)

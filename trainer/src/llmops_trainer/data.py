@@ -23,7 +23,8 @@ from llmops_trainer.errors import TrainerFailure
 
 ROLES = ("system", "user", "assistant", "tool")
 SHAPES = {
-    "chat": '{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}',
+    "chat": '{"messages": [{"role": "user", "content": "..."},'
+    ' {"role": "assistant", "content": "..."}]}',
     "completion": '{"prompt": "...", "completion": "..."}',
     "preference": '{"prompt": "...", "chosen": "...", "rejected": "..."}',
 }
@@ -168,7 +169,9 @@ def _text_or_messages(row: dict[str, Any], key: str) -> str | list[dict[str, str
         return _messages(row, key)
     if value is None:
         raise RowError(f"field {key} is missing")
-    raise RowError(f"field {key} must be a string or a list of messages, got {type(value).__name__}")
+    raise RowError(
+        f"field {key} must be a string or a list of messages, got {type(value).__name__}"
+    )
 
 
 def _messages(row: dict[str, Any], key: str) -> list[dict[str, str]]:

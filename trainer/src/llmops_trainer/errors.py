@@ -3,7 +3,8 @@ and the TrainingJob field at fault. Whatever is raised ends as exactly one `fail
 
 from __future__ import annotations
 
-# Reasons no retry can fix (controller/backends/training/trainer-contract.ts, permanentTrainerReasons).
+# Reasons no retry can fix: permanentTrainerReasons in
+# controller/backends/training/trainer-contract.ts.
 PERMANENT_REASONS = frozenset(
     {
         "InvalidConfig",

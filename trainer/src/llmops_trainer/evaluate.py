@@ -51,7 +51,9 @@ def read_items(path: Path) -> list[tuple[list[dict[str, str]], str]]:
             messages = json.loads(line).get("messages")
             if not isinstance(messages, list):
                 raise SystemExit(f"{path} line {number}: a chat row needs messages")
-            last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+            last = max(
+                (i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1
+            )
             if last < 0:
                 raise SystemExit(f"{path} line {number}: no assistant message to compare with")
             items.append((messages[:last], str(messages[last]["content"])))
@@ -86,8 +88,12 @@ def evaluate(
                 eos_token_id=tokenizer.eos_token_id,
             )
         new_tokens = generated[:, encoded["input_ids"].shape[1] :]
-        predictions += [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-    correct = sum(p == expected.strip() for p, (_, expected) in zip(predictions, items, strict=True))
+        predictions += [
+            t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        ]
+    correct = sum(
+        p == expected.strip() for p, (_, expected) in zip(predictions, items, strict=True)
+    )
     n = len(items)
     return {
         "n": n,

@@ -90,7 +90,9 @@ class FailedEvent(TypedDict):
 TrainerEvent = StartedEvent | ProgressEvent | CheckpointEvent | CompletedEvent | FailedEvent
 
 
-def started(run_id: str, attempt: int, total_steps: int, resumed_from_step: int | None) -> StartedEvent:
+def started(
+    run_id: str, attempt: int, total_steps: int, resumed_from_step: int | None
+) -> StartedEvent:
     event: StartedEvent = {
         "llmops": 1,
         "event": "started",
@@ -136,7 +138,12 @@ def checkpoint(step: int, path: str) -> CheckpointEvent:
 def completed(
     output: CompletedOutput, metrics: CompletedMetrics, mlflow: CompletedMlflow | None
 ) -> CompletedEvent:
-    event: CompletedEvent = {"llmops": 1, "event": "completed", "output": output, "metrics": metrics}
+    event: CompletedEvent = {
+        "llmops": 1,
+        "event": "completed",
+        "output": output,
+        "metrics": metrics,
+    }
     if mlflow is not None:
         event["mlflow"] = mlflow
     return event

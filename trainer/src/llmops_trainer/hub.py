@@ -28,7 +28,10 @@ def download_model(repo: str, revision: str) -> Path:
     try:
         return Path(
             snapshot_download(
-                repo, revision=revision, allow_patterns=MODEL_FILES, token=os.environ.get("HF_TOKEN")
+                repo,
+                revision=revision,
+                allow_patterns=MODEL_FILES,
+                token=os.environ.get("HF_TOKEN"),
             )
         )
     except GatedRepoError as err:
@@ -80,7 +83,11 @@ def push_output(out_dir: Path, repo: str, *, private: bool, run_id: str) -> str:
                 " spec.output.huggingFace.tokenSecretRef needs write access to it",
                 field="spec.output.huggingFace.tokenSecretRef",
             ) from err
-        raise TrainerFailure("HubPushFailed", f"pushing the output to {repo} failed: {err}") from err
+        raise TrainerFailure(
+            "HubPushFailed", f"pushing the output to {repo} failed: {err}"
+        ) from err
     except OSError as err:
-        raise TrainerFailure("HubPushFailed", f"pushing the output to {repo} failed: {err}") from err
+        raise TrainerFailure(
+            "HubPushFailed", f"pushing the output to {repo} failed: {err}"
+        ) from err
     return str(commit.oid)

@@ -86,7 +86,8 @@ class MlflowTracker:
                 self.client.log_batch(
                     self.run_id,
                     params=[
-                        mlflow.entities.Param(k, v[:6000]) for k, v in flat_params(self.config).items()
+                        mlflow.entities.Param(k, v[:6000])
+                        for k, v in flat_params(self.config).items()
                     ],
                 )
             for key, value in {**tags, ATTEMPT_TAG: str(self.config.attempt)}.items():

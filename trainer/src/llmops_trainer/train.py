@@ -116,10 +116,10 @@ def train(config: TrainerConfig, sink: EventSink) -> RunResult:
         tracker = MlflowTracker(config)
         tracker.start()
 
+    from llmops_trainer.callbacks import EventCallback
+
     resume = newest_checkpoint(Path(config.checkpoints.dir)) if config.attempt > 1 else None
-    callback = EventCallback(
-        config, sink, tracker, resumed_from_step=resume[1] if resume else None
-    )
+    callback = EventCallback(config, sink, tracker, resumed_from_step=resume[1] if resume else None)
     trainer = build_trainer(config, model, tokenizer, peft_config, train_rows, eval_rows, callback)
     try:
         train_output = trainer.train(resume_from_checkpoint=str(resume[0]) if resume else None)
@@ -346,7 +346,9 @@ def training_arguments(config: TrainerConfig, eval_rows: list[Any] | None) -> di
         "max_steps": hp.max_steps or -1,
         "learning_rate": hp.learning_rate,
         "lr_scheduler_type": (
-            "constant_with_warmup" if hp.lr_scheduler == "constant" and hp.warmup_ratio else hp.lr_scheduler
+            "constant_with_warmup"
+            if hp.lr_scheduler == "constant" and hp.warmup_ratio
+            else hp.lr_scheduler
         ),
         # transformers 5 has no warmup_ratio: a float below 1 in warmup_steps is the ratio.
         "warmup_steps": float(hp.warmup_ratio),
@@ -402,7 +404,9 @@ def build_trainer(
         assistant_only = config.dataset.format == "chat" and "generation" in (
             tokenizer.chat_template or ""
         )
-        sft_args = SFTConfig(**args, max_length=hp.max_seq_length, assistant_only_loss=assistant_only)
+        sft_args = SFTConfig(
+            **args, max_length=hp.max_seq_length, assistant_only_loss=assistant_only
+        )
         return SFTTrainer(args=sft_args, **common)
     if config.method == "dpo":
         from trl import DPOConfig, DPOTrainer
@@ -413,74 +417,6 @@ def build_trainer(
 
     orpo_args = ORPOConfig(**args, max_length=hp.max_seq_length, beta=hp.beta or 0.1)
     return ORPOTrainer(args=orpo_args, **common)
-
-
-def _event_callback_base() -> type:
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class EventCallback(_event_callback_base()):  # type: ignore[misc]
-    """Turns the Trainer's callbacks into contract events and MLflow metrics."""
-
-    def __init__(
-        self,
-        config: TrainerConfig,
-        sink: EventSink,
-        tracker: Any,
-        *,
-        resumed_from_step: int | None,
-    ) -> None:
-        self.config = config
-        self.sink = sink
-        self.tracker = tracker
-        self.resumed_from_step = resumed_from_step
-        self.last_eval: tuple[int, float] | None = None
-
-    def eval_loss_at(self, step: int) -> float | None:
-        """The eval loss logged at step, if the Trainer already evaluated there."""
-        return self.last_eval[1] if self.last_eval and self.last_eval[0] == step else None
-
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.sink.emit(
-            events.started(
-                self.config.run_id, self.config.attempt, int(state.max_steps), self.resumed_from_step
-            )
-        )
-
-    def on_log(
-        self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any
-    ) -> None:
-        logs = logs or {}
-        loss, eval_loss = logs.get("loss"), logs.get("eval_loss")
-        if loss is None and eval_loss is None:
-            return  # the closing summary (train_loss, train_runtime) goes into `completed`
-        step = int(state.global_step)
-        if eval_loss is not None:
-            self.last_eval = (step, float(eval_loss))
-        self.sink.emit(
-            events.progress(
-                step,
-                int(state.max_steps),
-                float(state.epoch or 0.0),
-                loss=loss,
-                eval_loss=eval_loss,
-                learning_rate=logs.get("learning_rate"),
-            )
-        )
-        if self.tracker is not None:
-            metrics = {
-                key: float(value)
-                for key, value in logs.items()
-                if isinstance(value, int | float) and value == value and abs(value) != float("inf")
-            }
-            self.tracker.log_metrics(metrics, step)
-
-    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        step = int(state.global_step)
-        path = Path(args.output_dir) / f"checkpoint-{step}"
-        self.sink.emit(events.checkpoint(step, str(path)))
 
 
 if __name__ == "__main__":
