@@ -173,7 +173,7 @@ describe("TrainingJob reconciler (kubernetes backend)", () => {
       namespace,
       stop: async () => {
         await stop();
-        stop = async () => undefined;
+        stop = () => Promise.resolve();
       },
     };
   }
@@ -332,7 +332,7 @@ describe("TrainingJob reconciler (kubernetes backend)", () => {
       const tj = await get(namespace, "llama");
       return tj.status?.conditions
         ?.find((c) => c.type === "Ready")
-        ?.message?.includes("approves run 0000000000000000")
+        ?.message.includes("approves run 0000000000000000")
         ? tj
         : undefined;
     });
