@@ -10,7 +10,7 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
     throw tooLarge(maxBytes);
   }
   const type = req.headers["content-type"] ?? "application/json";
-  if (!/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
+  if (type !== "application/json" && !/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
     req.resume();
     throw new ApiError(
       415,

@@ -46,6 +46,11 @@ export interface ApiServerOptions {
   prices: PriceTable;
   /** Model client settings for the test endpoint (tests shorten them). */
   llm?: { timeoutMs?: number; retry?: Partial<RetryPolicy> };
+  /**
+   * The caches to read, already running or run by their owner (the manager's shared informers,
+   * so the controller keeps one copy of each object); without it the server runs its own.
+   */
+  informers?: (type: ResourceType) => Informer[];
 }
 
 export interface ApiServer {
@@ -109,14 +114,28 @@ function compile(route: Route): CompiledRoute {
 
 function match(route: CompiledRoute, parts: readonly string[]): Record<string, string> | undefined {
   if (route.segments.length !== parts.length) return undefined;
+  for (let i = 0; i < parts.length; i++) {
+    const want = route.segments[i] ?? "";
+    if (!want.startsWith("{") && want !== parts[i]) return undefined;
+  }
   const params: Record<string, string> = {};
   for (let i = 0; i < parts.length; i++) {
     const want = route.segments[i] ?? "";
-    const got = parts[i] ?? "";
-    if (want.startsWith("{")) params[want.slice(1, -1)] = got;
-    else if (want !== got) return undefined;
+    if (want.startsWith("{")) params[want.slice(1, -1)] = decodePathSegment(parts[i] ?? "");
   }
   return params;
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ApiError(
+      400,
+      "InvalidPath",
+      `the path segment "${segment}" is not valid percent-encoding`,
+    );
+  }
 }
 
 /** Starts the API server, or returns undefined when the address is `0`. */
@@ -126,6 +145,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const stop = new AbortController();
   const informers = new Map<string, Informer>();
   for (const type of [PromptType, ExperimentType]) {
+    if (options.informers !== undefined) {
+      for (const informer of options.informers(type)) {
+        informers.set(`${type.kind}/${informer.namespace}`, informer);
+      }
+      continue;
+    }
     for (const namespace of options.namespaces.length > 0 ? options.namespaces : [""]) {
       const informer = new Informer({
         client: options.client,
@@ -164,7 +189,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     },
     snapshots: new Map(),
   };
-  const ready = (): boolean => [...informers.values()].every((i) => i.hasSynced());
+  let synced = false;
+  const ready = (): boolean =>
+    synced || (synced = [...informers.values()].every((i) => i.hasSynced()));
   const routes = apiRoutes().map(compile);
   const limiter = new RateLimiter({ ...options.rateLimit, clock: options.clock });
   // Requests whose token is not known yet are limited by address too, so random tokens cannot
@@ -199,10 +226,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       return;
     }
     try {
-      const parts = url.pathname
-        .split("/")
-        .filter((s) => s !== "")
-        .map(decodeURIComponent);
+      const parts = url.pathname.split("/").filter((s) => s !== "");
       let params: Record<string, string> | undefined;
       let route: CompiledRoute | undefined;
       let methodMismatch = false;

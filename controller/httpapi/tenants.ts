@@ -4,7 +4,7 @@
 // server does. Both answers are cached for `ttlMs` (default 10 s, like the apiserver's webhook
 // authorizer cache) so a busy client costs the apiserver a few reviews a minute, not one per
 // request; a revoked RoleBinding takes effect within that time. Tokens are keyed by their SHA-256
-// and never logged, stored or put in an error.
+// and never logged, written anywhere or put in an error.
 import { hash } from "node:crypto";
 import type { KubeClient } from "../kube/client.js";
 import { errorMessage } from "../kube/errors.js";
@@ -102,6 +102,7 @@ export class TenantAuth {
   readonly #client: KubeClient;
   readonly #users: TtlCache<TenantUser | null>;
   readonly #decisions: TtlCache<boolean>;
+  readonly #recent = new Map<string, string>();
 
   constructor(options: TenantAuthOptions) {
     this.#client = options.client;
@@ -116,8 +117,24 @@ export class TenantAuth {
    * rejected), undefined when the apiserver must be asked (authenticate).
    */
   cached(header: string | undefined): TenantUser | null | undefined {
+    if (header === undefined) return undefined;
+    // The last headers seen, in this process's memory only, spare hashing a kilobyte of JWT on
+    // every request of a busy client; they expire with the review they point at.
+    const recent = this.#recent.get(header);
+    if (recent !== undefined) {
+      const user = this.#users.get(recent);
+      if (user !== undefined) return user;
+      this.#recent.delete(header);
+    }
     const token = bearerToken(header);
-    return token === undefined ? undefined : this.#users.get(tokenKey(token));
+    if (token === undefined) return undefined;
+    const key = tokenKey(token);
+    const user = this.#users.get(key);
+    if (user !== undefined) {
+      if (this.#recent.size >= 1024) this.#recent.clear();
+      this.#recent.set(header, key);
+    }
+    return user;
   }
 
   /** The user of the request's bearer token; 401 when there is none or the apiserver rejects it. */
