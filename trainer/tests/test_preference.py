@@ -1,5 +1,5 @@
-"""DPO and ORPO on the preference set, with LoRA adapters and modules_to_save (the tiny base is
-randomly initialised: without training its embeddings and head, LoRA alone would learn nothing)."""
+"""DPO and ORPO on the preference set with LoRA adapters, after SFT as in a real pipeline: the
+base is the SFT run's output (its embeddings and head are trained too, through modules_to_save)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA, run_trainer
+from .conftest import DATA, SftRun, run_trainer
 
 
 @pytest.mark.parametrize("method", ["dpo", "orpo"])
 def test_a_preference_run_with_lora_writes_an_adapter(
-    method: str, tiny_model: Path, tmp_path: Path
+    method: str, sft_run: SftRun, tmp_path: Path
 ) -> None:
+    base = sft_run.work / "output"
     config = {
         "runId": f"tickets-{method}",
         "attempt": 1,
         "method": method,
-        "baseModel": {"path": str(tiny_model)},
+        "baseModel": {"path": str(base)},
         "dataset": {"format": "preference", "path": str(DATA / "tickets-preference.jsonl")},
         "hyperparameters": {
             "epochs": 1,
-            "learningRate": 0.002,
+            "learningRate": 0.001,
             "lrScheduler": "constant",
             "warmupRatio": 0,
             "batchSize": 4,
@@ -51,7 +52,7 @@ def test_a_preference_run_with_lora_writes_an_adapter(
     assert losses[-1] < losses[0]
     assert [c["step"] for c in run.of("checkpoint")] == [6, 12]
     adapter = json.loads((tmp_path / "output" / "adapter_config.json").read_text())
-    assert adapter["base_model_name_or_path"] == str(tiny_model)
+    assert adapter["base_model_name_or_path"] == str(base)
     assert set(adapter["target_modules"]) == {"q_proj", "v_proj"}
     assert set(adapter["modules_to_save"]) == {"embed_tokens", "lm_head"}
     assert run.of("completed")[0]["metrics"]["steps"] == 12

@@ -20,28 +20,28 @@ def test_stdout_holds_only_contract_events_in_order(sft_run: SftRun) -> None:
     assert names[-1] == "completed"
     assert set(names) == {"started", "progress", "checkpoint", "completed"}
     assert run.of("started")[0] == {
-        "llmops": 1, "event": "started", "runId": "tickets-sft", "attempt": 1, "totalSteps": 250,
+        "llmops": 1, "event": "started", "runId": "tickets-sft", "attempt": 1, "totalSteps": 200,
     }  # fmt: skip
 
 
 def test_progress_reports_a_falling_loss_every_ten_steps_and_eval_loss(sft_run: SftRun) -> None:
     progress = sft_run.run.of("progress")
     train = [p for p in progress if "loss" in p]
-    assert [p["step"] for p in train] == list(range(10, 251, 10))
-    assert all(p["totalSteps"] == 250 and p["learningRate"] > 0 for p in train)
+    assert [p["step"] for p in train] == list(range(10, 201, 10))
+    assert all(p["totalSteps"] == 200 and p["learningRate"] > 0 for p in train)
     assert train[-1]["loss"] < train[0]["loss"] / 10
     evals = [p for p in progress if "evalLoss" in p]
-    assert [p["step"] for p in evals] == [50, 100, 150, 200, 250]
+    assert [p["step"] for p in evals] == [50, 100, 150, 200]
     assert evals[-1]["evalLoss"] < 1.0
 
 
 def test_checkpoints_are_announced_where_they_were_written(sft_run: SftRun) -> None:
     checkpoints = sft_run.run.of("checkpoint")
-    assert [c["step"] for c in checkpoints] == [50, 100, 150, 200, 250]
+    assert [c["step"] for c in checkpoints] == [50, 100, 150, 200]
     assert Path(checkpoints[-1]["path"], "trainer_state.json").is_file()
     # save_total_limit keeps the newest two.
     kept = {p.name for p in (sft_run.work / "checkpoints").glob("checkpoint-*")}
-    assert "checkpoint-250" in kept and "checkpoint-50" not in kept and len(kept) == 2
+    assert "checkpoint-200" in kept and "checkpoint-50" not in kept and len(kept) == 2
 
 
 def test_completed_names_a_loadable_output_directory(sft_run: SftRun) -> None:
@@ -49,7 +49,7 @@ def test_completed_names_a_loadable_output_directory(sft_run: SftRun) -> None:
 
     done = sft_run.run.of("completed")[0]
     assert done["output"] == {"path": str(sft_run.work / "output")}
-    assert done["metrics"]["steps"] == 250
+    assert done["metrics"]["steps"] == 200
     assert done["metrics"]["evalLoss"] < 1.0
     assert done["metrics"]["trainLoss"] > 0
     model = AutoModelForCausalLM.from_pretrained(done["output"]["path"])
@@ -77,8 +77,8 @@ def test_mlflow_has_params_the_loss_curve_tags_and_a_model_version(sft_run: SftR
     assert run.data.params["method"] == "sft"
     assert run.data.params["hyperparameters.learningRate"] == "0.005"
     curve = client.get_metric_history(run.info.run_id, "loss")
-    assert [m.step for m in sorted(curve, key=lambda m: m.step)] == list(range(10, 251, 10))
-    assert {m.step for m in client.get_metric_history(run.info.run_id, "eval_loss")} >= {50, 250}
+    assert [m.step for m in sorted(curve, key=lambda m: m.step)] == list(range(10, 201, 10))
+    assert {m.step for m in client.get_metric_history(run.info.run_id, "eval_loss")} >= {50, 200}
     version = client.get_model_version("tickets-triage", "1")
     assert version.run_id == run.info.run_id
     assert version.tags["llmops.dev/revision"] == "5d41402abc4b2a76b9719d911017c592ae0c1b2f"
@@ -90,16 +90,16 @@ def test_attempt_two_resumes_from_the_newest_checkpoint(sft_run: SftRun) -> None
     config = json.loads(json.dumps(sft_run.run.config))
     config.pop("tracking")
     config["attempt"] = 2
-    config["hyperparameters"]["maxSteps"] = 270
+    config["hyperparameters"]["maxSteps"] = 220
     config["output"]["dir"] = str(sft_run.work / "output-attempt-2")
     run = run_trainer(config, sft_run.work)
     assert run.returncode == 0, run.stderr[-3000:]
     started = run.of("started")[0]
-    assert started["resumedFromStep"] == 250
-    assert started["attempt"] == 2 and started["totalSteps"] == 270
-    # Only the steps after the checkpoint ran: the first progress is the first after 250.
-    assert run.of("progress")[0]["step"] == 260
-    assert run.of("completed")[0]["metrics"]["steps"] == 270
+    assert started["resumedFromStep"] == 200
+    assert started["attempt"] == 2 and started["totalSteps"] == 220
+    # Only the steps after the checkpoint ran: the first progress is the first after 200.
+    assert run.of("progress")[0]["step"] == 210
+    assert run.of("completed")[0]["metrics"]["steps"] == 220
 
 
 def test_the_fine_tuned_model_answers_held_out_tickets_better(
