@@ -1,6 +1,7 @@
 // A private control plane for one benchmark: started with the cached test binaries, the llmops
 // CRDs installed and established, a client for it, and everything removed afterwards.
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,21 @@ export interface PrivateCluster {
   binDir: string;
   kubeconfigPath: string;
   client: KubeClient;
+  /** CPU seconds the control plane's processes have used (apiserver and etcd, by name). */
+  controlPlaneCpuSeconds: () => Record<string, number>;
+}
+
+/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat). */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const fields =
+      readFileSync(`/proc/${String(pid)}/stat`, "utf8")
+        .split(") ")[1]
+        ?.split(" ") ?? [];
+    return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** Runs `body` against a fresh control plane with the CRDs established; tears it down after. */
@@ -46,7 +62,19 @@ export async function withPrivateCluster<T>(
       "crd",
       "--all",
     ]);
-    return await body({ dir, binDir, kubeconfigPath: plane.kubeconfigPath, client });
+    const controlPlaneCpuSeconds = () =>
+      Object.fromEntries(
+        plane.processes
+          .filter((p) => p.name === "kube-apiserver" || p.name === "etcd")
+          .map((p) => [p.name, cpuSecondsOf(p.pid)]),
+      );
+    return await body({
+      dir,
+      binDir,
+      kubeconfigPath: plane.kubeconfigPath,
+      client,
+      controlPlaneCpuSeconds,
+    });
   } finally {
     await client.close();
     await stopControlPlane(plane);

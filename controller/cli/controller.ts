@@ -434,8 +434,11 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
     logger,
     routes: gitSync.routes,
   });
-  // Every replica serves the API, leader or not: it has caches of its own.
+  // Every replica serves the API, leader or not: it reads the manager's shared caches, which run
+  // on every replica (one copy of each Prompt and Experiment, not one for the API and one for
+  // the controllers).
   const api = await startApiServer({
+    informers: (type) => manager.sharedInformers(type),
     address: flags.apiAddr,
     client,
     logger: logger.child({ component: "api" }),

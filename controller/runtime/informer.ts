@@ -108,10 +108,17 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.random = options.random ?? Math.random;
   }
 
-  /** Registers handlers; objects already cached are replayed to them as adds. */
-  addHandlers(handlers: InformerHandlers<T>): void {
+  /**
+   * Registers handlers; objects already cached are replayed to them as adds. Returns what
+   * unregisters them (an informer that outlives its handlers' controller).
+   */
+  addHandlers(handlers: InformerHandlers<T>): () => void {
     this.handlers.push(handlers);
     for (const obj of this.store.values()) this.call(handlers.onAdd, obj);
+    return () => {
+      const i = this.handlers.indexOf(handlers);
+      if (i !== -1) this.handlers.splice(i, 1);
+    };
   }
 
   /** The cached object, or undefined. Frozen: copy before changing. */

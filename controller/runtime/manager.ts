@@ -84,6 +84,10 @@ export class Manager {
   private readonly logger: Logger;
   private readonly registrations: ControllerRegistration[] = [];
   private readonly informers = new Map<string, Informer>();
+  /** Informers that run as long as the manager, leader or not (sharedInformers). */
+  private readonly shared = new Map<string, Informer>();
+  /** Unregisters the handlers of the current leadership term from shared informers. */
+  private termHandlers: (() => void)[] = [];
   /** Child-view informers (OwnedType.contentDigest) by type and namespace: what getChild reads. */
   private readonly childInformers = new Map<string, Informer>();
   /** Shared strings of child views (primary transforms bring their own pool). */
@@ -195,10 +199,33 @@ export class Manager {
     return true;
   }
 
+  /**
+   * The caches of `type` (one informer per watched namespace, or one for all) that run as long as
+   * `run` does, on every replica, leader or not: for readers outside the controllers, such as the
+   * HTTP API, so that they do not keep a second copy of every object. The controllers of a leader
+   * read the same informers (a new term replays their objects as adds, as a fresh list would).
+   * Call after `add`, so the registered transform of the type applies, and before `run`.
+   */
+  sharedInformers(type: ResourceType): Informer[] {
+    if (this.running) throw new Error("shared informers must be requested before the manager runs");
+    const transform = this.registrations.find((r) => sameType(r.type, type))?.transform;
+    return this.namespacesOf(type).map((namespace) => {
+      const id = informerId(type, namespace);
+      let informer = this.shared.get(id);
+      if (informer === undefined) {
+        informer = this.newInformer(type, namespace, transform === undefined ? {} : { transform });
+        this.shared.set(id, informer);
+      }
+      return informer;
+    });
+  }
+
   /** Runs until `stop` aborts (→ "stopped") or leadership is lost (→ "leadershipLost"). */
   async run(stop: AbortSignal): Promise<ManagerExit> {
     if (this.running) throw new Error("the manager is already running");
     this.running = true;
+    const sharedStop = new AbortController();
+    const sharedRuns = [...this.shared.values()].map((informer) => informer.run(sharedStop.signal));
     try {
       const election = this.options.leaderElection;
       if (election === undefined) {
@@ -232,6 +259,8 @@ export class Manager {
       const outcome = await this.elector.run(stop);
       return outcome === "lost" ? "leadershipLost" : "stopped";
     } finally {
+      sharedStop.abort();
+      await Promise.all(sharedRuns);
       this.setLeading(false);
       this.running = false;
     }
@@ -251,6 +280,8 @@ export class Manager {
     this.informers.clear();
     this.childInformers.clear();
     this.controllers.clear();
+    // Shared informers are the exception: they keep running, and this term reads them too.
+    for (const [id, informer] of this.shared) this.informers.set(id, informer);
     // Primary caches first, with their registration's transform, whatever order other
     // registrations' watches of the same type come in.
     for (const registration of this.registrations) {
@@ -264,6 +295,9 @@ export class Manager {
           rateLimiter: (this.options.rateLimiter ?? ((clock) => defaultRateLimiter({ clock })))(
             this.clock,
           ),
+          observeWait: (ms) => {
+            this.metrics.workqueueWait.observe({ kind: registration.name }, ms / 1000);
+          },
         }),
         reconcile: registration.reconcile,
         concurrency: this.options.concurrency?.[registration.name] ?? registration.concurrency ?? 1,
@@ -276,7 +310,10 @@ export class Manager {
       this.wire(registration, controller);
     }
     const informers = [...this.informers.values()];
-    const informerRuns = informers.map((informer) => informer.run(informerStop.signal));
+    const sharedInformers = new Set(this.shared.values());
+    const informerRuns = informers
+      .filter((informer) => !sharedInformers.has(informer))
+      .map((informer) => informer.run(informerStop.signal));
     const onLost = (): void => {
       hardStop.abort();
     };
@@ -310,6 +347,7 @@ export class Manager {
       shutdownTimer.cancel();
       informerStop.abort();
       await Promise.all(informerRuns);
+      for (const remove of this.termHandlers.splice(0)) remove();
       signals.lost.removeEventListener("abort", onLost);
       this.logger.info("workers and informers stopped");
     })();
@@ -321,15 +359,17 @@ export class Manager {
       controller.enqueue(objectKeyString(keyOf(obj)));
     };
     for (const informer of this.informersFor(registration.type)) {
-      informer.addHandlers({
-        onAdd: enqueue,
-        onUpdate: (old, obj) => {
-          // A status-only change is (almost always) our own status write: reconciling it again
-          // would only redo the work just done (controller-runtime's GenerationChangedPredicate).
-          if (!statusOnlyChange(old, obj)) enqueue(obj);
-        },
-        onDelete: enqueue,
-      });
+      this.termHandlers.push(
+        informer.addHandlers({
+          onAdd: enqueue,
+          onUpdate: (old, obj) => {
+            // A status-only change is (almost always) our own status write: reconciling it again
+            // would only redo the work just done (controller-runtime's GenerationChangedPredicate).
+            if (!statusOnlyChange(old, obj)) enqueue(obj);
+          },
+          onDelete: enqueue,
+        }),
+      );
     }
     const ownerGroup = apiGroup(registration.type.apiVersion);
     const enqueueOwner = (obj: StoredObject): void => {
@@ -350,18 +390,20 @@ export class Manager {
     for (const owned of registration.owns ?? []) {
       const child: OwnedType = isOwnedType(owned) ? owned : { type: owned };
       for (const informer of this.informersFor(child.type, child)) {
-        informer.addHandlers({
-          onAdd: enqueueOwner,
-          onUpdate: (old, obj) => {
-            // The same resourceVersion is no change: a periodic relist, or the watch event of a
-            // write the owner made and recorded in the cache (recordWrite). A relist still finds
-            // what a watch missed: a changed child has a new resourceVersion, a gone one is deleted.
-            if (old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
-            enqueueOwner(old);
-            enqueueOwner(obj);
-          },
-          onDelete: enqueueOwner,
-        });
+        this.termHandlers.push(
+          informer.addHandlers({
+            onAdd: enqueueOwner,
+            onUpdate: (old, obj) => {
+              // The same resourceVersion is no change: a periodic relist, or the watch event of a
+              // write the owner made and recorded in the cache (recordWrite). A relist still finds
+              // what a watch missed: a changed child has a new resourceVersion, a gone one is deleted.
+              if (old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
+              enqueueOwner(old);
+              enqueueOwner(obj);
+            },
+            onDelete: enqueueOwner,
+          }),
+        );
       }
     }
     for (const mapping of registration.watches ?? []) {
@@ -369,43 +411,30 @@ export class Manager {
         for (const key of mapping.map(obj)) controller.enqueue(key);
       };
       for (const informer of this.informersFor(mapping.type)) {
-        informer.addHandlers({
-          onAdd: enqueueMapped,
-          onUpdate: (_old, obj) => {
-            enqueueMapped(obj);
-          },
-          onDelete: enqueueMapped,
-        });
+        this.termHandlers.push(
+          informer.addHandlers({
+            onAdd: enqueueMapped,
+            onUpdate: (_old, obj) => {
+              enqueueMapped(obj);
+            },
+            onDelete: enqueueMapped,
+          }),
+        );
       }
     }
   }
 
-  /** The shared informers for `type`: one per watched namespace, or one for all. */
+  /** The informers for `type`: one per watched namespace, or one for all. */
   private informersFor(
     type: ResourceType,
     narrow: { labelSelector?: string; metadataOnly?: boolean; contentDigest?: boolean } = {},
     transform?: (obj: StoredObject) => StoredObject,
   ): Informer[] {
-    const namespaces =
-      type.namespaced && this.options.namespaces !== undefined && this.options.namespaces.length > 0
-        ? this.options.namespaces
-        : [""];
-    return namespaces.map((namespace) => {
+    return this.namespacesOf(type).map((namespace) => {
       const id = informerId(type, namespace, narrow);
       let informer = this.informers.get(id);
       if (informer === undefined) {
-        informer = new Informer({
-          client: this.client,
-          type,
-          namespace,
-          clock: this.clock,
-          logger: this.logger.child({
-            component: "informer",
-            resource: type.plural,
-            namespace: namespace || "*",
-          }),
-          random: this.options.random,
-          ...this.options.informer,
+        informer = this.newInformer(type, namespace, {
           ...(narrow.labelSelector !== undefined ? { labelSelector: narrow.labelSelector } : {}),
           ...(transform !== undefined ? { transform } : {}),
           ...(narrow.metadataOnly ? { transform: metadataOnly } : {}),
@@ -416,6 +445,35 @@ export class Manager {
           this.childInformers.set(childInformerKey(type, namespace), informer);
       }
       return informer;
+    });
+  }
+
+  private namespacesOf(type: ResourceType): readonly string[] {
+    return type.namespaced &&
+      this.options.namespaces !== undefined &&
+      this.options.namespaces.length > 0
+      ? this.options.namespaces
+      : [""];
+  }
+
+  private newInformer(
+    type: ResourceType,
+    namespace: string,
+    options: Pick<InformerOptions, "labelSelector" | "transform">,
+  ): Informer {
+    return new Informer({
+      client: this.client,
+      type,
+      namespace,
+      clock: this.clock,
+      logger: this.logger.child({
+        component: "informer",
+        resource: type.plural,
+        namespace: namespace || "*",
+      }),
+      random: this.options.random,
+      ...this.options.informer,
+      ...options,
     });
   }
 

@@ -9,6 +9,7 @@ export class RuntimeMetrics {
   readonly reconcileTotal: Counter<"kind" | "result">;
   readonly reconcileDuration: Histogram<"kind">;
   readonly workqueueRetries: Counter<"kind">;
+  readonly workqueueWait: Histogram<"kind">;
   readonly leader: Gauge;
   private readonly depthProviders = new Map<string, () => number>();
 
@@ -43,6 +44,13 @@ export class RuntimeMetrics {
       name: "llmops_workqueue_retries_total",
       help: "Keys re-queued with backoff after a failed reconcile, by kind.",
       labelNames: ["kind"],
+      registers,
+    });
+    this.workqueueWait = new Histogram({
+      name: "llmops_workqueue_queue_duration_seconds",
+      help: "How long a key waited in the queue, ready, before a worker took it, by kind.",
+      labelNames: ["kind"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
     });
     this.leader = new Gauge({

@@ -11,6 +11,8 @@ import type { RateLimiter } from "./backoff.js";
 export interface WorkQueueOptions {
   clock: Clock;
   rateLimiter: RateLimiter;
+  /** Told how long each key waited, ready, before a worker took it (the queue-latency metric). */
+  observeWait?: (ms: number) => void;
 }
 
 /** A deadline in the heap; stale once `waiting` holds another deadline for the key (or none). */
@@ -24,6 +26,9 @@ export class WorkQueue {
   private readonly rateLimiter: RateLimiter;
   /** Keys ready to be handed out, in order. */
   private queue: string[] = [];
+  /** When each key in `queue` became ready (only with `observeWait`). */
+  private readonly readySince = new Map<string, number>();
+  private readonly observeWait: ((ms: number) => void) | undefined;
   private head = 0;
   /** Keys that need processing: queued, or re-added while processing. */
   private readonly dirty = new Set<string>();
@@ -39,6 +44,7 @@ export class WorkQueue {
   constructor(options: WorkQueueOptions) {
     this.clock = options.clock;
     this.rateLimiter = options.rateLimiter;
+    this.observeWait = options.observeWait;
   }
 
   /** Marks `key` as needing a reconcile now. */
@@ -135,6 +141,7 @@ export class WorkQueue {
     this.heap = [];
     this.queue = [];
     this.head = 0;
+    this.readySince.clear();
     this.dirty.clear();
     for (const resolve of this.getters.splice(0)) resolve(undefined);
   }
@@ -150,10 +157,12 @@ export class WorkQueue {
     if (getter !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
+      this.observeWait?.(0);
       getter(key);
       return;
     }
     this.queue.push(key);
+    if (this.observeWait !== undefined) this.readySince.set(key, this.clock.now());
   }
 
   private pop(): string | undefined {
@@ -167,6 +176,11 @@ export class WorkQueue {
     }
     this.dirty.delete(key);
     this.processing.add(key);
+    if (this.observeWait !== undefined) {
+      const since = this.readySince.get(key);
+      this.readySince.delete(key);
+      if (since !== undefined) this.observeWait(this.clock.now() - since);
+    }
     return key;
   }
 

@@ -110,7 +110,11 @@ describe("Manager against the real apiserver", () => {
     }
   });
 
-  function startManager(probe: Probe, options: Partial<ManagerOptions> = {}) {
+  function startManager(
+    probe: Probe,
+    options: Partial<ManagerOptions> = {},
+    beforeRun: (manager: Manager) => void = () => undefined,
+  ) {
     const { logger, lines } = memoryLogger();
     const managerClient = newClient(testKubeConfig(), { fieldManager: "llmops-controller" });
     const manager = new Manager({
@@ -121,6 +125,7 @@ describe("Manager against the real apiserver", () => {
       ...options,
     });
     manager.add(servicePortsController(probe));
+    beforeRun(manager);
     const stop = new AbortController();
     const done = manager.run(stop.signal);
     running.push({ stop, done });
@@ -280,5 +285,48 @@ describe("Manager against the real apiserver", () => {
     // b starts from a full list, so it also reconciles what a had handled.
     expect(probeB.reconciles).toContain(`${ns.name}/one`);
     expect(probeA.reconciles).not.toContain(`${ns.name}/two`);
+  });
+
+  it("shared informers run on a standby too, and a new leader's controllers read the same cache", async () => {
+    const election = {
+      namespace: ns.name,
+      name: "llmops-shared",
+      leaseDurationMs: 60_000,
+      renewDeadlineMs: 30_000,
+      retryPeriodMs: 300,
+    };
+    const a = startManager(newProbe(), { leaderElection: { ...election, identity: "replica-a" } });
+    await eventually("a leads", () => (a.manager.isLeader() ? true : undefined));
+    const probeB = newProbe();
+    let shared: ReturnType<Manager["sharedInformers"]> = [];
+    const b = startManager(
+      probeB,
+      { leaderElection: { ...election, identity: "replica-b" } },
+      (manager) => {
+        shared = manager.sharedInformers(ServiceType);
+      },
+    );
+    await applyService("seen-by-standby", 80);
+    // The standby's shared cache follows the cluster although it reconciles nothing.
+    await eventually("the standby's cache has it", () =>
+      shared.some((i) => i.get(`${ns.name}/seen-by-standby`) !== undefined) ? true : undefined,
+    );
+    expect(b.manager.isLeader()).toBe(false);
+    expect(probeB.reconciles).toEqual([]);
+
+    a.stop.abort();
+    await a.done;
+    await eventually("b leads", () => (b.manager.isLeader() ? true : undefined), 15_000);
+    // The term starts from the shared cache: every object is replayed as an add.
+    await eventually("b reconciled what was cached", () =>
+      probeB.reconciles.includes(`${ns.name}/seen-by-standby`) ? true : undefined,
+    );
+    expect(b.manager.cache.get(ServiceType, { namespace: ns.name, name: "seen-by-standby" })).toBe(
+      shared[0]?.get(`${ns.name}/seen-by-standby`),
+    );
+    await applyService("after", 81);
+    await eventually("b reconciled a new one", () =>
+      probeB.reconciles.includes(`${ns.name}/after`) ? true : undefined,
+    );
   });
 });
