@@ -77,6 +77,7 @@ class Hyperparameters:
     beta: float | None = None
     seed: int | None = None
     max_steps: int | None = None
+    weight_decay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -325,6 +326,10 @@ def _hyperparameters(obj: _Object, method: Method) -> Hyperparameters:
         beta=obj.number("beta", required=False, check=lambda v: v > 0, expect="above 0"),
         seed=obj.integer("seed", required=False, minimum=0),
         max_steps=obj.integer("maxSteps", required=False, minimum=1),
+        weight_decay=obj.number(
+            "weightDecay", required=False, check=lambda v: 0 <= v <= 1, expect="from 0 to 1"
+        )
+        or 0.0,
     )
     if hp.beta is not None and method == "sft":
         raise TrainerFailure(

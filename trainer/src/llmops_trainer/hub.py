@@ -15,6 +15,11 @@ from llmops_trainer.errors import TrainerFailure
 MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
 
 
+def endpoint() -> str | None:
+    """HF_ENDPOINT as it is now (huggingface_hub itself reads it once, at import)."""
+    return os.environ.get("HF_ENDPOINT") or None
+
+
 def download_model(repo: str, revision: str) -> Path:
     """The model's files at revision, in the local Hub cache."""
     from huggingface_hub import snapshot_download
@@ -65,7 +70,7 @@ def push_output(out_dir: Path, repo: str, *, private: bool, run_id: str) -> str:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    api = HfApi(token=os.environ.get("HF_TOKEN"))
+    api = HfApi(endpoint=endpoint(), token=os.environ.get("HF_TOKEN"))
     try:
         api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
         commit = api.upload_folder(

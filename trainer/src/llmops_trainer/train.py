@@ -345,6 +345,7 @@ def training_arguments(config: TrainerConfig, eval_rows: list[Any] | None) -> di
         "num_train_epochs": hp.epochs,
         "max_steps": hp.max_steps or -1,
         "learning_rate": hp.learning_rate,
+        "weight_decay": hp.weight_decay,
         "lr_scheduler_type": (
             "constant_with_warmup"
             if hp.lr_scheduler == "constant" and hp.warmup_ratio
