@@ -89,7 +89,14 @@ describe("specs/ examples", () => {
   it("are valid together, without warnings", () => {
     const specs = specFixtures();
     const kinds = specs.map((f) => /^kind: (\w+)$/m.exec(f.text)?.[1]).sort();
-    expect(kinds).toEqual(["Experiment", "Experiment", "ModelDeployment", "Prompt", "TrainingJob"]);
+    expect(kinds).toEqual([
+      "Experiment",
+      "Experiment",
+      "ModelDeployment",
+      "Prompt",
+      "TrainingJob",
+      "TrainingJob",
+    ]);
     const report = run(specs);
     expect(report.problems, show(report.problems)).toEqual([]);
   });
