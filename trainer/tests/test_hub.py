@@ -4,6 +4,7 @@ Hub's refusals turned into the contract's reasons and fields."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         yield state
 
 
-def test_a_run_trains_a_hub_base_model_and_pushes_its_output(
+def test_a_lora_run_on_a_hub_base_model_pushes_an_adapter_that_names_its_base(
     hub, tiny_model: Path, tmp_path: Path
 ) -> None:
     base_commit = push_output(tiny_model, "acme/tiny-llama", private=True, run_id="setup")
@@ -38,6 +39,14 @@ def test_a_run_trains_a_hub_base_model_and_pushes_its_output(
     config["baseModel"] = {"repo": "acme/tiny-llama", "revision": base_commit}
     config["output"]["huggingFace"] = {"repo": "acme/tickets-triage", "private": True}
     config["progressEverySteps"] = 2
+    config["lora"] = {
+        "rank": 4,
+        "alpha": 8,
+        "dropout": 0.0,
+        "targetModules": ["all-linear"],
+        "quantization": "none",
+        "modulesToSave": ["embed_tokens", "lm_head"],
+    }
     run = run_trainer(config, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     done = run.of("completed")[0]
@@ -48,7 +57,13 @@ def test_a_run_trains_a_hub_base_model_and_pushes_its_output(
         "repo": "acme/tickets-triage",
         "revision": pushed.commits[-1]["oid"],
     }
-    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(pushed.files)
+    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json"} <= set(
+        pushed.files
+    )
+    # The adapter names its base by repository and commit, not by this machine's Hub cache.
+    adapter = json.loads(pushed.files["adapter_config.json"])
+    assert adapter["base_model_name_or_path"] == "acme/tiny-llama"
+    assert adapter["revision"] == base_commit
     assert pushed.commits[-1]["summary"] == "llmops: output of run tickets-sft"
     # The base model was read at the commit the config names, not at a branch.
     assert f"GET /api/models/acme/tiny-llama/tree/{base_commit}?recursive=true&expand=false" in (

@@ -132,6 +132,7 @@ def train(config: TrainerConfig, sink: EventSink) -> RunResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         trainer.save_model(str(out_dir))
         tokenizer.save_pretrained(str(out_dir))
+        point_adapter_at_hub_base(out_dir, config)
         output: events.CompletedOutput = {"path": str(out_dir)}
         if config.output.hugging_face is not None:
             from llmops_trainer.hub import push_output
@@ -171,6 +172,20 @@ def quiet_progress_bars() -> None:
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
+
+
+def point_adapter_at_hub_base(out_dir: Path, config: TrainerConfig) -> None:
+    """A LoRA adapter names its base model; a Hub base was loaded from the local cache, so name
+    the repository and commit instead, which a server anywhere can load."""
+    adapter_config = out_dir / "adapter_config.json"
+    if not isinstance(config.base_model, HubModel) or not adapter_config.is_file():
+        return
+    import json
+
+    value = json.loads(adapter_config.read_text())
+    value["base_model_name_or_path"] = config.base_model.repo
+    value["revision"] = config.base_model.revision
+    adapter_config.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def check_quantization(config: TrainerConfig) -> None:
