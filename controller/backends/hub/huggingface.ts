@@ -450,12 +450,9 @@ export async function resolveModelRevision(options: {
       );
     }
     if (status === 404) {
-      throw new HubNotFoundError(
-        `${what} does not exist: fix ${field}.repo or revision`,
-        {
-          missing: "repo",
-        },
-      );
+      throw new HubNotFoundError(`${what} does not exist: fix ${field}.repo or revision`, {
+        missing: "repo",
+      });
     }
     throw new HubUnavailableError(`${what}: ${errorMessage(err)}`);
   }
