@@ -34,10 +34,41 @@ class HubState:
     requests: list[str] = field(default_factory=list)
 
 
-TREE = re.compile(r"^/api/models/([^/]+/[^/]+)/tree/([^/?]+)")
-INFO = re.compile(r"^/api/models/([^/]+/[^/]+)/revision/([^/?]+)")
-RESOLVE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/([^?]+)")
+# Datasets live under "datasets/owner/name" in the store, as in the Hub's URLs.
+TREE = re.compile(r"^/api/(models/|datasets/)([^/]+/[^/]+)/tree/([^/?]+)/?([^?]*)(\?.*)?$")
+INFO = re.compile(r"^/api/(models/|datasets/)([^/]+/[^/]+)/revision/([^/?]+)")
+RESOLVE = re.compile(r"^/(datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/([^?]+)")
 ROUTE = re.compile(r"^/api/models/([^/]+/[^/]+)/(preupload|commit)/([^/?]+)")
+
+
+def _tree(files: dict[str, bytes], under: str, recursive: bool) -> list[dict[str, Any]]:
+    """The tree route's entries below a folder: files, and folders when not recursive."""
+    prefix = f"{under.strip('/')}/" if under.strip("/") else ""
+    entries: dict[str, dict[str, Any]] = {}
+    for name, content in sorted(files.items()):
+        if not name.startswith(prefix):
+            continue
+        rest = name[len(prefix) :]
+        if "/" in rest and not recursive:
+            folder = prefix + rest.split("/", 1)[0]
+            entries[folder] = {"type": "directory", "path": folder, "oid": "0" * 40}
+            continue
+        oid = hashlib.sha1(content).hexdigest()
+        entries[name] = {"type": "file", "path": name, "size": len(content), "oid": oid}
+    return list(entries.values())
+
+
+def _key(kind: str | None, repo_id: str) -> str:
+    return f"datasets/{repo_id}" if kind == "datasets/" else repo_id
+
+
+def add_dataset(state: HubState, repo_id: str, files: dict[str, bytes], *, private: bool) -> str:
+    """Stores a dataset repository with one commit of files; returns the commit."""
+    oid = hashlib.sha1(repo_id.encode() + b"".join(sorted(files.values()))).hexdigest()
+    repo = HubRepo(private=private, files=dict(files))
+    repo.commits.append({"oid": oid, "summary": "initial", "files": sorted(files)})
+    state.repos[f"datasets/{repo_id}"] = repo
+    return oid
 
 
 @contextmanager
@@ -131,30 +162,25 @@ def hub_server(token: str) -> Iterator[HubState]:
             state.requests.append(f"GET {self.path}")
             tree = TREE.match(self.path)
             if tree:
-                repo = state.repos.get(tree.group(1))
-                if not self._visible(repo) or not self._at_revision(repo, tree.group(2)):
+                repo = state.repos.get(_key(tree.group(1), tree.group(2)))
+                if not self._visible(repo) or not self._at_revision(repo, tree.group(3)):
                     return
                 assert repo is not None
-                entries = [
-                    {
-                        "type": "file",
-                        "path": name,
-                        "size": len(content),
-                        "oid": hashlib.sha1(content).hexdigest(),
-                    }
-                    for name, content in sorted(repo.files.items())
-                ]
+                entries = _tree(
+                    repo.files, tree.group(4), "recursive=true" in (tree.group(5) or "")
+                )
                 self._reply(200, entries)
                 return
             info = INFO.match(self.path)
             if info:
-                repo = state.repos.get(info.group(1))
-                if not self._visible(repo) or not self._at_revision(repo, info.group(2)):
+                repo_id = info.group(2)
+                repo = state.repos.get(_key(info.group(1), repo_id))
+                if not self._visible(repo) or not self._at_revision(repo, info.group(3)):
                     return
                 assert repo is not None
                 sha = repo.commits[-1]["oid"]
                 siblings = [{"rfilename": name} for name in sorted(repo.files)]
-                self._reply(200, {"id": info.group(1), "sha": sha, "siblings": siblings})
+                self._reply(200, {"id": repo_id, "sha": sha, "siblings": siblings})
                 return
             self._resolve(send_body=True)
 
@@ -177,14 +203,14 @@ def hub_server(token: str) -> Iterator[HubState]:
 
         def _resolve(self, *, send_body: bool) -> None:
             match = RESOLVE.match(self.path)
-            repo = state.repos.get(match.group(1)) if match else None
+            repo = state.repos.get(_key(match.group(1), match.group(2))) if match else None
             if match is None:
                 self._reply(404, {"error": "not served by this test server"})
                 return
             if not self._visible(repo):
                 return
             assert repo is not None
-            content = repo.files.get(match.group(3))
+            content = repo.files.get(match.group(4))
             if content is None:
                 message = "Entry not found"
                 self._reply(404, {"error": message}, message, code="EntryNotFound")

@@ -1,19 +1,23 @@
 """The Hub, through huggingface_hub against a local server that speaks its routes: a base model
-downloaded at its commit, the output pushed (completed.output.revision is the commit), and the
-Hub's refusals turned into the contract's reasons and fields."""
+downloaded at its commit, a dataset read at its commit, the output pushed
+(completed.output.revision is the commit), and the Hub's refusals turned into the contract's
+reasons and fields."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmops_trainer.errors import TrainerFailure
 from llmops_trainer.hub import download_model, push_output
 
-from .conftest import run_trainer, sft_config
-from .hub_server import hub_server
+from .conftest import DATA, run_trainer, sft_config
+from .hub_server import add_dataset, hub_server
 
 TOKEN = "hf_llmops_test_token"
 
@@ -96,3 +100,75 @@ def test_a_push_with_a_token_the_hub_refuses_names_the_token_secret(
     assert refused.value.reason == "InvalidConfig"
     assert refused.value.field == "spec.output.huggingFace.tokenSecretRef"
     assert refused.value.retryable is False
+
+
+LOAD_ROWS = """
+import json, sys
+from llmops_trainer.config import Dataset, HubDatasetSource
+from llmops_trainer.data import load_rows
+from llmops_trainer.errors import TrainerFailure
+repo, revision, split, which = sys.argv[1:]
+try:
+    source = HubDatasetSource(repo, revision, split)
+    rows = load_rows(Dataset("chat", hugging_face=source), which=which)
+    print(json.dumps({"rows": rows}))
+except TrainerFailure as failure:
+    print(json.dumps({"reason": failure.reason, "field": failure.field, "message": str(failure)}))
+"""
+
+
+def load_hub_rows(repo: str, revision: str, split: str, which: str = "dataset") -> dict[str, Any]:
+    """load_rows in a fresh process: `datasets` and huggingface_hub read HF_ENDPOINT at import."""
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_ROWS, repo, revision, split, which],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_a_private_hub_dataset_is_read_at_its_commit_and_checked(hub) -> None:
+    good = (DATA / "tickets-eval.jsonl").read_bytes()
+    unanswered = {"messages": [{"role": "user", "content": "a ticket nobody answered"}]}
+    bad = good + json.dumps(unanswered).encode() + b"\n"
+    commit = add_dataset(
+        hub, "acme/tickets", {"data/train.jsonl": good, "data/test.jsonl": bad}, private=True
+    )
+    rows = load_hub_rows("acme/tickets", commit, "train")["rows"]
+    assert len(rows) == 40
+    assert rows[0]["messages"][-1]["role"] == "assistant"
+    failed = load_hub_rows("acme/tickets", commit, "test", "evalDataset")
+    assert (failed["reason"], failed["field"]) == ("DatasetFormat", "spec.evalDataset.format")
+    assert "row 41: messages has no assistant message" in failed["message"]
+
+
+def test_a_hub_dataset_whose_rows_do_not_share_a_shape_is_a_format_error(hub) -> None:
+    good = (DATA / "tickets-eval.jsonl").read_bytes()
+    mixed = good + json.dumps({"prompt": "no messages here", "completion": "bug"}).encode() + b"\n"
+    # In one file, `datasets` unifies the columns: the row check names the row.
+    one = add_dataset(hub, "acme/one-file", {"data/train.jsonl": mixed}, private=False)
+    failed = load_hub_rows("acme/one-file", one, "train")
+    assert (failed["reason"], failed["field"]) == ("DatasetFormat", "spec.dataset.format")
+    assert "row 41: field messages is missing" in failed["message"]
+    # Across split files the columns cannot be unified: `datasets` itself refuses.
+    files = {"data/train.jsonl": good, "data/test.jsonl": mixed}
+    two = add_dataset(hub, "acme/two-files", files, private=False)
+    failed = load_hub_rows("acme/two-files", two, "train")
+    assert (failed["reason"], failed["field"]) == ("DatasetFormat", "spec.dataset.format")
+    assert "cannot be read as chat rows" in failed["message"]
+
+
+@pytest.mark.parametrize(
+    ("repo", "split", "field"),
+    [
+        ("acme/no-such-dataset", "train", "spec.dataset.huggingFace.repo"),
+        ("acme/tickets", "validation", "spec.dataset.huggingFace.split"),
+    ],
+)
+def test_a_missing_hub_dataset_or_split_is_named(hub, repo: str, split: str, field: str) -> None:
+    data = (DATA / "tickets-eval.jsonl").read_bytes()
+    commit = add_dataset(hub, "acme/tickets", {"data/train.jsonl": data}, private=False)
+    failed = load_hub_rows(repo, commit, split)
+    assert (failed["reason"], failed["field"]) == ("InvalidConfig", field)

@@ -94,7 +94,7 @@ def _read_jsonl(dataset: Dataset, *, which: str) -> Iterable[object]:
 def _read_hub(dataset: Dataset, *, which: str) -> list[Row]:
     # Imported here: `datasets` is slow to import and only Hub sources need it.
     import datasets
-    from datasets.exceptions import DatasetNotFoundError
+    from datasets.exceptions import DatasetGenerationError, DatasetNotFoundError
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     hub = dataset.hugging_face
@@ -115,6 +115,15 @@ def _read_hub(dataset: Dataset, *, which: str) -> list[Row]:
             "InvalidConfig",
             f"{which}.huggingFace.revision {hub.revision} does not exist in {hub.repo}: {err}",
             field=f"spec.{which}.huggingFace.revision",
+        ) from err
+    except DatasetGenerationError as err:
+        # Rows whose fields differ in type from the others cannot share one Arrow schema.
+        cause = err.__cause__ or err
+        raise TrainerFailure(
+            "DatasetFormat",
+            f"{which} {dataset.describe()} cannot be read as {dataset.format} rows: {cause}"
+            f" (format {dataset.format} expects {SHAPES[dataset.format]} on every line)",
+            field=f"spec.{which}.format",
         ) from err
     except ValueError as err:
         # datasets raises ValueError for a split that the repository does not have.
