@@ -120,8 +120,10 @@ def train(config: TrainerConfig, sink: EventSink) -> RunResult:
 
     resume = newest_checkpoint(Path(config.checkpoints.dir)) if config.attempt > 1 else None
     callback = EventCallback(config, sink, tracker, resumed_from_step=resume[1] if resume else None)
-    trainer = build_trainer(config, model, tokenizer, peft_config, train_rows, eval_rows, callback)
     try:
+        trainer = build_trainer(
+            config, model, tokenizer, peft_config, train_rows, eval_rows, callback
+        )
         train_output = trainer.train(resume_from_checkpoint=str(resume[0]) if resume else None)
         eval_loss = callback.eval_loss_at(trainer.state.global_step)
         if eval_rows is not None and eval_loss is None:
