@@ -30,6 +30,8 @@ export async function startControllerProcess(
   extra: string[] = [],
 ): Promise<ControllerProcess> {
   const port = await freePort();
+  // Each process its own HTTP API port: two on the default :8081 could not both listen.
+  const apiPort = await freePort();
   const child = spawn(
     process.execPath,
     [
@@ -42,6 +44,8 @@ export async function startControllerProcess(
       testCluster().kubeconfigPath,
       "--metrics-addr",
       `127.0.0.1:${String(port)}`,
+      "--api-addr",
+      `127.0.0.1:${String(apiPort)}`,
       "--leader-election-namespace",
       namespace,
       "--namespaces",

@@ -29,7 +29,7 @@ describe("llmops validate", () => {
     const run = await llmops("validate", join(repositoryRoot, "specs"));
     expect(run.code).toBe(ExitCode.Ok);
     expect(run.stdout).toBe("");
-    expect(run.stderr).toBe("llmops validate: 5 files, 5 llmops objects: valid\n");
+    expect(run.stderr).toBe("llmops validate: 6 files, 6 llmops objects: valid\n");
   });
 
   it("exits 1 and prints file:line:col: field: message for each problem", async () => {

@@ -65,9 +65,10 @@ describe("kubectl get", () => {
       "modeldeployment.llmops.dev/coder-7b",
       "prompt.llmops.dev/support-triage",
       "trainingjob.llmops.dev/coder-7b-lora",
+      "trainingjob.llmops.dev/ticket-triage-tiny",
     ]);
     const short = await ok(["get", "prm,exp,tj,md", "-n", ns.name, "-o", "name"]);
-    expect(short.trim().split("\n")).toHaveLength(5);
+    expect(short.trim().split("\n")).toHaveLength(6);
   });
 
   it("prints Ready, the key figure and Age from status", async () => {

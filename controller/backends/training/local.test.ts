@@ -145,7 +145,7 @@ function procStat(pid: number): { state: string; pgrp: number } | undefined {
 async function until<T>(
   read: () => Promise<T> | T,
   done: (value: T) => boolean,
-  timeoutMs = 3000,
+  timeoutMs = 15_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -353,7 +353,7 @@ describe("local training backend", () => {
 
   it("cancel kills a trainer that ignores SIGTERM after the grace", async () => {
     const req = request({ FAKE_TRAINER_MODE: "stubborn" });
-    const local = backend({ killGraceMs: 100 });
+    const local = backend({ killGraceMs: 1_500 });
     const ref = await local.submit(req);
     const pid = track(ref);
     await until(
