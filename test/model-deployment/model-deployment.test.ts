@@ -171,7 +171,11 @@ describe("ModelDeployment reconciler", () => {
     await until("reverted to v1", async () =>
       (await weights(namespace, "coder"))[v1] === 100 ? true : undefined,
     );
-    const reverted = await get(namespace, "coder");
+    // The route is written before the status (act, then the one status write): wait for both.
+    const reverted = await until("status to say so", async () => {
+      const md = await get(namespace, "coder");
+      return md.status?.stableRevision === v1 ? md : undefined;
+    });
     expect(reverted.status?.stableRevision).toBe(v1);
     expect(reverted.status?.revisions?.find((r) => r.name === v2)?.role).toBe("Warm");
   }, 240_000);
