@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -116,34 +115,3 @@ def test_lora_modules_that_the_model_lacks_are_named(
     assert code == 1
     assert (events[0]["reason"], events[0]["field"]) == ("InvalidConfig", field)
     assert words in events[0]["message"]
-
-
-def test_sigterm_mid_run_is_a_retryable_failure(tiny_model: Path, tmp_path: Path) -> None:
-    """An evicted or cancelled pod gets SIGTERM: the attempt says so, and the next one resumes."""
-    config = sft_config(tiny_model, tmp_path, maxSteps=5000)
-    config.pop("evalDataset")
-    path = tmp_path / "trainer.json"
-    path.write_text(json.dumps(config))
-    proc = subprocess.Popen(
-        [str(BIN / "llmops-train"), str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:
-        seen.append(json.loads(line))
-        if seen[-1]["event"] == "progress":
-            proc.send_signal(signal.SIGTERM)
-            break
-    rest, _ = proc.communicate(timeout=60)
-    seen += [json.loads(line) for line in rest.splitlines()]
-    assert proc.returncode == 143
-    assert seen[-1] == {
-        "llmops": 1,
-        "event": "failed",
-        "reason": "Terminated",
-        "message": "the trainer got SIGTERM; the next attempt resumes",
-        "retryable": True,
-    }

@@ -4,10 +4,12 @@ its MLflow record, its progress POSTs, a resume on attempt 2, and whether it lea
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import DATA, SftRun, run_trainer
+from .conftest import BIN, DATA, SftRun
 
 
 def test_stdout_holds_only_contract_events_in_order(sft_run: SftRun) -> None:
@@ -86,20 +88,47 @@ def test_mlflow_has_params_the_loss_curve_tags_and_a_model_version(sft_run: SftR
     assert {"model/config.json", "model/llmops-output.json"} <= artifacts
 
 
-def test_attempt_two_resumes_from_the_newest_checkpoint(sft_run: SftRun) -> None:
+def test_attempt_two_resumes_from_the_newest_checkpoint_and_sigterm_is_retryable(
+    sft_run: SftRun,
+) -> None:
+    """Attempt 2 of the run starts from the newest checkpoint of attempt 1; then it is evicted
+    (SIGTERM) mid-run, which it reports as a retryable failure for attempt 3 to resume."""
     config = json.loads(json.dumps(sft_run.run.config))
     config.pop("tracking")
     config["attempt"] = 2
-    config["hyperparameters"]["maxSteps"] = 220
-    config["output"]["dir"] = str(sft_run.work / "output-attempt-2")
-    run = run_trainer(config, sft_run.work)
-    assert run.returncode == 0, run.stderr[-3000:]
-    started = run.of("started")[0]
+    config["hyperparameters"]["maxSteps"] = 5000
+    path = sft_run.work / "trainer-2.json"
+    path.write_text(json.dumps(config))
+    proc = subprocess.Popen(
+        [str(BIN / "llmops-train"), str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == "progress":
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, _ = proc.communicate(timeout=120)
+    seen += [json.loads(line) for line in rest.splitlines()]
+    started = seen[0]
+    assert started["event"] == "started"
     assert started["resumedFromStep"] == 200
-    assert started["attempt"] == 2 and started["totalSteps"] == 220
+    assert started["attempt"] == 2
     # Only the steps after the checkpoint ran: the first progress is the first after 200.
-    assert run.of("progress")[0]["step"] == 210
-    assert run.of("completed")[0]["metrics"]["steps"] == 220
+    assert seen[1]["event"] == "progress"
+    assert seen[1]["step"] == 210
+    assert proc.returncode == 143
+    assert seen[-1] == {
+        "llmops": 1,
+        "event": "failed",
+        "reason": "Terminated",
+        "message": "the trainer got SIGTERM; the next attempt resumes",
+        "retryable": True,
+    }
 
 
 def test_the_fine_tuned_model_answers_held_out_tickets_better(
