@@ -31,6 +31,7 @@ def test_the_shared_fixture_parses_into_every_field() -> None:
     assert config.eval_dataset.hugging_face.split == "test"
     assert config.hyperparameters.learning_rate == 0.0002
     assert config.hyperparameters.max_steps is None
+    assert config.hyperparameters.weight_decay == 0.01
     assert config.lora is not None and config.lora.quantization == "4bit"
     assert config.lora.target_modules == ["all-linear"]
     assert config.output.hugging_face is not None and config.output.hugging_face.private
