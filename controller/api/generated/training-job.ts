@@ -106,7 +106,10 @@ export interface TrainingJobStatus {
   output?: TrainingJobStatusOutput;
   /** The inputs of the current generation resolved to commits, once: what the runId hashes. */
   resolved?: TrainingJobStatusResolved;
-  /** What the current run has used so far, from its elapsed time. */
+  /**
+   * What the current run has used so far: the attempts that ended, plus the elapsed time of the one
+   * running.
+   */
   spent?: TrainingJobStatusSpent;
   /**
    * Runs that finished, newest first (at most 10): going back to a spec whose run Succeeded reuses
@@ -453,6 +456,8 @@ export interface TrainingJobStatusJob {
    * Range: >= 1.
    */
   attempt?: number;
+  /** When the current attempt was submitted (absent once it ended). */
+  startedAt?: string;
   /**
    * Kubernetes Job name (backend kubernetes).
    * Max length: 253.
@@ -571,7 +576,10 @@ export interface TrainingJobStatusResolved {
   evalDataset?: string;
 }
 
-/** What the current run has used so far, from its elapsed time. */
+/**
+ * What the current run has used so far: the attempts that ended, plus the elapsed time of the one
+ * running.
+ */
 export interface TrainingJobStatusSpent {
   /**
    * Cost of the elapsed time of every attempt of the run.
@@ -583,6 +591,16 @@ export interface TrainingJobStatusSpent {
    * Range: >= 0.
    */
   gpuHours?: number;
+  /**
+   * Cost of the attempts that ended (a suspended run adds nothing while it waits).
+   * Range: >= 0.
+   */
+  finishedCostUSD?: number;
+  /**
+   * GPU-hours of the attempts that ended.
+   * Range: >= 0.
+   */
+  finishedGpuHours?: number;
 }
 
 /** One finished run. */

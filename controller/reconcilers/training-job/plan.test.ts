@@ -166,6 +166,7 @@ function running(
       backend: "kubernetes",
       attempt,
       name: `ticket-triage-${runId}-${String(attempt)}`,
+      startedAt: at(now - startedHoursAgo * hour),
     },
     startedAt: at(now - startedHoursAgo * hour),
     estimate: { gpuType: "A10G", gpuCount: 1, hours: 2, costUSD: 3, pricePerHourUSD: 1.5 },
@@ -200,7 +201,7 @@ describe("planTrainingJob: starting a run", () => {
     expect(status?.runId).toBe(runA);
     expect(status?.phase).toBe("Running");
     expect(status?.attempts).toBe(1);
-    expect(status?.job).toEqual({ backend: "kubernetes", attempt: 1 });
+    expect(status?.job).toEqual({ backend: "kubernetes", attempt: 1, startedAt: at(now) });
     expect(status?.startedAt).toBe("2026-11-22T10:00:00Z");
     expect(status?.resolved).toEqual({ generation: 3, baseModel: "c".repeat(40), dataset: "d1" });
     expect(status?.estimate).toMatchObject({ gpuType: "A10G", gpuCount: 1, costUSD: 3 });
@@ -265,7 +266,12 @@ describe("planTrainingJob: a running attempt", () => {
       eta: "2026-11-22T13:00:00Z",
       updatedAt: "2026-11-22T10:00:00Z",
     });
-    expect(status?.spent).toEqual({ costUSD: 1.5, gpuHours: 1 });
+    expect(status?.spent).toEqual({
+      costUSD: 1.5,
+      gpuHours: 1,
+      finishedCostUSD: 0,
+      finishedGpuHours: 0,
+    });
     expect(p.step?.outcome).toMatchObject({ state: "Progressing", reason: "Running" });
     expect(p.step?.outcome.message).toContain("step 25/100 (25%)");
     expect(p.step?.outcome.message).toContain("loss 1.2346");
@@ -402,9 +408,15 @@ describe("planTrainingJob: attempts", () => {
     const status = p.step?.status;
     expect(status?.phase).toBe("Running");
     expect(status?.attempts).toBe(2);
-    expect(status?.job).toEqual({ backend: "kubernetes", attempt: 2 });
-    // The run's start is the first attempt's.
+    expect(status?.job).toEqual({ backend: "kubernetes", attempt: 2, startedAt: at(now) });
+    // The run's start is the first attempt's; the first attempt's hour is counted as finished.
     expect(status?.startedAt).toBe(at(now - hour));
+    expect(status?.spent).toEqual({
+      costUSD: 1.5,
+      gpuHours: 1,
+      finishedCostUSD: 1.5,
+      finishedGpuHours: 1,
+    });
     expect(status?.progress?.checkpoint).toEqual({ step: 50, path: checkpoint.path });
     const warning = p.step?.events?.find((e) => e.reason === "AttemptFailed");
     expect(warning?.type).toBe("Warning");
@@ -543,7 +555,7 @@ describe("planTrainingJob: spec changes", () => {
     const status = p.step?.status;
     expect(status?.runId).toBe(runB);
     expect(status?.attempts).toBe(1);
-    expect(status?.job).toEqual({ backend: "kubernetes", attempt: 1 });
+    expect(status?.job).toEqual({ backend: "kubernetes", attempt: 1, startedAt: at(now) });
     expect(status?.progress).toBeUndefined();
     expect(status?.spent).toBeUndefined();
     expect(status?.startedAt).toBe("2026-11-22T10:00:00Z");
@@ -878,17 +890,43 @@ describe("planTrainingJob: budget and approval", () => {
     expect(p.step?.status.phase).toBe("Running");
   });
 
-  it("budget.maxHours: a queued retry with no start time yet is not stopped by the run's hours", () => {
+  it("budget.maxHours: a retry submitted a moment ago is not stopped by the run's hours", () => {
+    const status = running(runA, 2, { startedHoursAgo: 3 });
     const p = plan(
       trainingJob({
         spec: { budget: { maxCostUSD: 100, maxHours: 2 } },
-        status: running(runA, 2, { startedHoursAgo: 3 }),
+        status: { ...status, job: { ...status.job, startedAt: at(now - 0.1 * hour) } },
       }),
       observed({ recorded: { runId: runA, attempt: 2, state: { phase: "Pending" } } }),
     );
 
     expect(p.actions).toBeUndefined();
     expect(p.step?.status.phase).toBe("Running");
+  });
+
+  it("time spent suspended costs nothing: a resume three days later counts only the hour that ran", () => {
+    const suspended = plan(
+      trainingJob({ spec: { suspend: true }, status: running(runA, 1, { startedHoursAgo: 1 }) }),
+      observed({ recorded: { runId: runA, attempt: 1, state: { phase: "Running" } } }),
+    );
+    const stopped = suspended.step?.status;
+    expect(stopped?.phase).toBe("Cancelled");
+    expect(stopped?.spent).toEqual({
+      costUSD: 1.5,
+      gpuHours: 1,
+      finishedCostUSD: 1.5,
+      finishedGpuHours: 1,
+    });
+    expect(stopped?.job?.startedAt).toBeUndefined();
+    const later = now + 72 * hour;
+    const resumed = planTrainingJob({
+      object: trainingJob({ spec: { budget: { maxCostUSD: 5 } }, status: stopped }),
+      observed: observed({ recorded: { runId: runA, attempt: 1, state: undefined } }),
+      now: later,
+    });
+    expect(resumed.actions?.submit?.attempt).toBe(2);
+    expect(resumed.step?.status.spent?.costUSD).toBe(1.5);
+    expect(resumed.step?.status.job?.startedAt).toBe(at(later));
   });
 
   it("spent reaching budget.maxCostUSD: cancelled, Failed, BudgetExceeded", () => {
@@ -905,7 +943,12 @@ describe("planTrainingJob: budget and approval", () => {
 
     expect(p.actions?.cancel?.ref).toEqual(jobA1);
     expect(p.actions?.submit).toBeUndefined();
-    expect(p.step?.status.spent).toEqual({ costUSD: 100, gpuHours: 10 });
+    expect(p.step?.status.spent).toEqual({
+      costUSD: 100,
+      gpuHours: 10,
+      finishedCostUSD: 0,
+      finishedGpuHours: 0,
+    });
     expect(p.step?.status.phase).toBe("Failed");
     expect(p.step?.outcome).toMatchObject({ state: "Stalled", reason: "BudgetExceeded" });
     expect(p.step?.outcome.message).toContain("budget.maxCostUSD is 100.00 USD");

@@ -196,8 +196,10 @@ export function planTrainingJob(input: {
       });
     }
     const wasRunning = recorded !== undefined && isActive(status.phase);
+    // The stopped attempt's time is counted now; nothing accrues while the run waits.
+    const stopped = wasRunning ? endAttempt(status, now) : status;
     return step(
-      { ...status, phase: wasRunning || status.phase === "Cancelled" ? "Cancelled" : "Pending" },
+      { ...stopped, phase: wasRunning || status.phase === "Cancelled" ? "Cancelled" : "Pending" },
       {
         state: "Stalled",
         reason: "Suspended",
@@ -272,20 +274,19 @@ export function planTrainingJob(input: {
   // An attempt was started: what became of it?
   const state: AttemptState | undefined = recorded?.state;
   const startedAt = status.startedAt !== undefined ? Date.parse(status.startedAt) : now;
-  const elapsedHours = Math.max(0, now - startedAt) / 3_600_000;
-  status = {
-    ...status,
-    spent: {
-      costUSD: round(elapsedHours * estimate.runPricePerHourUSD, 4),
-      gpuHours: round(elapsedHours * estimate.gpuCount, 4),
-    },
-  };
+  status = { ...status, spent: accrued(status, estimate, now) };
   const phase = state?.phase;
   if (phase === "Pending" || phase === "Running") {
     status = { ...status, phase: "Running", progress: progressOf(state, status, now) };
     const maxHours = budget?.maxHours;
     // budget.maxHours is per attempt (as the backends' deadlines are): a retry gets its own hours.
-    const attemptStartedAt = state?.startedAt?.getTime() ?? (attempt === 1 ? startedAt : now);
+    const attemptStartedAt =
+      state?.startedAt?.getTime() ??
+      (status.job?.startedAt !== undefined
+        ? Date.parse(status.job.startedAt)
+        : attempt === 1
+          ? startedAt
+          : now);
     const attemptHours = Math.max(0, now - attemptStartedAt) / 3_600_000;
     const overTime = maxHours !== undefined && attemptHours >= maxHours;
     const overCost = budget !== undefined && (status.spent?.costUSD ?? 0) >= budget.maxCostUSD;
@@ -452,11 +453,13 @@ function submitAttempt(
       note: `run ${runId} starts on ${observed.backend} (${String(estimate.gpuCount)}× ${estimate.gpuType}${estimate.flavor ? `, flavor ${estimate.flavor}` : ""}; estimated ${usd(estimate.costUSD)}, ${hours(estimate.hours)})`,
     });
   }
+  // The attempt before this one has ended: its time moves into the finished totals.
+  const ended = attempt > 1 ? endAttempt(status, now) : status;
   const next: TrainingJobStatus = {
-    ...status,
+    ...ended,
     phase: "Running",
     attempts: attempt,
-    job: { backend: observed.backend, attempt },
+    job: { backend: observed.backend, attempt, startedAt: conditionTime(now) },
     ...(attempt === 1 ? { startedAt: conditionTime(now) } : {}),
   };
   return {
@@ -668,4 +671,45 @@ function hours(value: number): string {
 function round(value: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
+}
+
+/**
+ * What the run has used: the attempts that ended, plus the current attempt's elapsed time (from
+ * status.job.startedAt) at the estimate's price of one run-hour.
+ */
+export function accrued(
+  status: TrainingJobStatus,
+  estimate: Pick<RunEstimate, "runPricePerHourUSD" | "gpuCount"> | undefined,
+  now: number,
+): NonNullable<TrainingJobStatus["spent"]> {
+  const finishedCost = status.spent?.finishedCostUSD ?? 0;
+  const finishedGpu = status.spent?.finishedGpuHours ?? 0;
+  const from = status.job?.startedAt;
+  const hours = from === undefined ? 0 : Math.max(0, now - Date.parse(from)) / 3_600_000;
+  const price = estimate?.runPricePerHourUSD ?? 0;
+  return {
+    costUSD: round(finishedCost + hours * price, 4),
+    gpuHours: round(finishedGpu + hours * (estimate?.gpuCount ?? 0), 4),
+    finishedCostUSD: round(finishedCost, 4),
+    finishedGpuHours: round(finishedGpu, 4),
+  };
+}
+
+/** Status with the current attempt's time moved into the finished totals (it has ended). */
+function endAttempt(status: TrainingJobStatus, now: number): TrainingJobStatus {
+  if (status.job?.startedAt === undefined) return status; // no attempt running
+  const e = status.estimate;
+  const price =
+    e?.pricePerHourUSD === undefined
+      ? 0
+      : e.flavor !== undefined
+        ? e.pricePerHourUSD
+        : e.pricePerHourUSD * (e.gpuCount ?? 1);
+  const total = accrued(status, { runPricePerHourUSD: price, gpuCount: e?.gpuCount ?? 0 }, now);
+  const { startedAt: _startedAt, ...job } = status.job;
+  return {
+    ...status,
+    spent: { ...total, finishedCostUSD: total.costUSD, finishedGpuHours: total.gpuHours },
+    job,
+  };
 }
