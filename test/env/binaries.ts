@@ -1,7 +1,9 @@
-// Makes sure the control-plane binaries are in the cache, building them when missing.
+// Makes sure every test control-plane binary is in the cache, building the missing ones with the
+// product's build script (controller/localenv/build-binaries.sh, all components).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { binDirFor, missingBinaries, readVersions, testenvDir } from "./versions.js";
+import { localenvAssetsDir } from "../../controller/localenv/versions.js";
+import { binDirFor, missingBinaries, readVersions } from "./versions.js";
 
 export async function ensureBinaries(log: (message: string) => void): Promise<string> {
   const versions = readVersions();
@@ -10,7 +12,7 @@ export async function ensureBinaries(log: (message: string) => void): Promise<st
   if (missing.length === 0) return binDir;
   log(`building missing test control-plane binaries (${missing.join(", ")}) into ${binDir}`);
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn("bash", [join(testenvDir, "build-testenv.sh"), binDir], {
+    const child = spawn("bash", [join(localenvAssetsDir, "build-binaries.sh"), binDir], {
       stdio: ["ignore", "inherit", "inherit"],
     });
     child.on("error", reject);

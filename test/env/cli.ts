@@ -5,7 +5,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ensureBinaries } from "./binaries.js";
 import { startControlPlane, stopControlPlane, type ControlPlane } from "./control-plane.js";
-import { isOurs } from "./processes.js";
+import { isOurs } from "../../controller/localenv/processes.js";
 import { testenvDir } from "./versions.js";
 
 const stateDir = resolve(testenvDir, "..", "..", ".llmops", "testenv");

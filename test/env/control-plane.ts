@@ -1,23 +1,27 @@
-// A real Kubernetes control plane for tests, started the way controller-runtime's envtest does it:
-// etcd on a temp dir, kube-apiserver with generated certificates and RBAC, controller-manager and
-// scheduler on an admin kubeconfig, and kwok simulating nodes so pods run and Job pods complete.
+// A real Kubernetes control plane for tests: the product's local control plane
+// (controller/localenv/: etcd, kube-apiserver, kube-controller-manager) plus what only tests need,
+// kube-scheduler and kwok simulating nodes so pods run and Job pods complete.
 import { readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
-import { request } from "node:https";
-import { request as httpRequest } from "node:http";
-import { createServer, type AddressInfo, type Server } from "node:net";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CoreV1Api, KubeConfig, type V1Node } from "@kubernetes/client-node";
-import { stringify } from "yaml";
-import { generatePki, type Pki } from "./pki.js";
 import {
-  logTail,
+  componentArgs,
+  freePorts,
+  probe,
+  startLocalControlPlane,
+  toRecord,
+  waitFor,
+} from "../../controller/localenv/control-plane.js";
+import {
   startProcess,
   stopProcesses,
   type ProcessRecord,
   type RunningProcess,
-} from "./processes.js";
+} from "../../controller/localenv/processes.js";
+
+export { freePorts };
 
 export interface FakeNodeSpec {
   name: string;
@@ -56,116 +60,6 @@ export interface ControlPlane {
   kubeconfigPath: string;
   server: string;
   processes: ProcessRecord[];
-}
-
-/** Distinct free loopback ports: all listeners stay open until every port is chosen. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const server = createServer();
-          server.on("error", reject);
-          server.listen(0, "127.0.0.1", () => {
-            resolve(server);
-          });
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
-interface Probe {
-  status: number;
-  body: string;
-}
-
-function get(url: string, tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer }): Promise<Probe> {
-  return new Promise((resolve, reject) => {
-    const req = url.startsWith("https:")
-      ? request(url, { ...tls, rejectUnauthorized: tls?.ca !== undefined, timeout: 2000 })
-      : httpRequest(url, { timeout: 2000 });
-    req.on("response", (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => {
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-class StartError extends Error {
-  override name = "ControlPlaneStartError";
-}
-
-/** Polls `check` until it returns true; fails early, with the log, if a watched process died. */
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  watch: readonly RunningProcess[],
-  deadline: number,
-): Promise<void> {
-  let lastError: unknown;
-  for (;;) {
-    for (const proc of watch) {
-      const exit = proc.exited();
-      if (exit) {
-        throw new StartError(
-          `${proc.name} exited (code ${String(exit.code)}, signal ${String(exit.signal)}) while waiting for ${what}. ` +
-            `Last lines of ${proc.logFile}:\n${logTail(proc.logFile)}`,
-        );
-      }
-    }
-    try {
-      if (await check()) return;
-    } catch (err: unknown) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const logs = watch.map((p) => `--- ${p.logFile}\n${logTail(p.logFile, 15)}`).join("\n");
-      const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
-      throw new StartError(`timed out waiting for ${what}${reason}\n${logs}`);
-    }
-    await sleep(200);
-  }
-}
-
-function kubeconfigYaml(server: string, pki: Pki): string {
-  const b64 = (file: string) => readFileSync(file).toString("base64");
-  return stringify({
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [
-      {
-        name: "llmops-testenv",
-        cluster: { server, "certificate-authority-data": b64(pki.caCert) },
-      },
-    ],
-    users: [
-      {
-        name: "llmops-testenv-admin",
-        user: {
-          "client-certificate-data": b64(pki.adminCert),
-          "client-key-data": b64(pki.adminKey),
-        },
-      },
-    ],
-    contexts: [
-      {
-        name: "llmops-testenv",
-        context: { cluster: "llmops-testenv", user: "llmops-testenv-admin", namespace: "default" },
-      },
-    ],
-    "current-context": "llmops-testenv",
-  });
 }
 
 function fakeNode(spec: FakeNodeSpec): V1Node {
@@ -218,96 +112,41 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const log = options.log ?? (() => undefined);
   const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
   const { dir, binDir, detached } = options;
+  const local = await startLocalControlPlane({
+    dir,
+    binDir,
+    detached,
+    unsafeNoFsync: true,
+    log,
+    deadline,
+  });
+  const { kubeconfigPath, server } = local;
   const logDir = join(dir, "logs");
-  await mkdir(logDir, { recursive: true });
-  const bin = (name: string) => join(binDir, name);
-  const started: RunningProcess[] = [];
+  const started: RunningProcess[] = [...local.running];
   const start = (name: string, args: readonly string[]) => {
-    const proc = startProcess({ name, binary: bin(name), args, logDir, marker: dir, detached });
+    const proc = startProcess({
+      name,
+      binary: join(binDir, name),
+      args,
+      logDir,
+      marker: dir,
+      detached,
+    });
     started.push(proc);
     return proc;
   };
 
   try {
-    const pki = await generatePki(join(dir, "pki"));
-    const ca = readFileSync(pki.caCert);
-    const clientTls = { ca, cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) };
-
-    const [etcdClient = 0, etcdPeer = 0, apiPort = 0, cmPort = 0, schedPort = 0] =
-      await freePorts(5);
-    const etcdUrl = `http://127.0.0.1:${String(etcdClient)}`;
-    const peerUrl = `http://127.0.0.1:${String(etcdPeer)}`;
-    const etcd = start("etcd", [
-      "--name=testenv",
-      `--data-dir=${join(dir, "etcd")}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${peerUrl}`,
-      `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=testenv=${peerUrl}`,
-      "--unsafe-no-fsync=true",
-      "--log-level=warn",
-    ]);
-    await waitFor(
-      "etcd /health",
-      async () => (await get(`${etcdUrl}/health`)).body.includes('"health":"true"'),
-      [etcd],
-      deadline,
+    const [schedPort = 0] = await freePorts(1);
+    const scheduler = start(
+      "kube-scheduler",
+      componentArgs(kubeconfigPath, schedPort, join(dir, "kube-scheduler")),
     );
-    log(`etcd ready on ${etcdUrl}`);
-
-    const server = `https://127.0.0.1:${String(apiPort)}`;
-    const apiserver = start("kube-apiserver", [
-      `--etcd-servers=${etcdUrl}`,
-      `--cert-dir=${join(dir, "pki")}`,
-      `--tls-cert-file=${pki.servingCert}`,
-      `--tls-private-key-file=${pki.servingKey}`,
-      `--client-ca-file=${pki.caCert}`,
-      `--service-account-key-file=${pki.serviceAccountKey}`,
-      `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-      "--authorization-mode=RBAC",
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
-      `--secure-port=${String(apiPort)}`,
-      "--service-cluster-ip-range=10.0.0.0/24",
-      "--allow-privileged=true",
-      "--enable-priority-and-fairness=false",
-      "--profiling=false",
-      "--v=1",
-    ]);
-    await waitFor(
-      "kube-apiserver /readyz",
-      async () => (await get(`${server}/readyz`, clientTls)).status === 200,
-      [etcd, apiserver],
-      deadline,
-    );
-    log(`kube-apiserver ready on ${server}`);
-
-    const kubeconfigPath = join(dir, "kubeconfig");
-    await writeFile(kubeconfigPath, kubeconfigYaml(server, pki), { mode: 0o600 });
-    const componentArgs = (port: number, name: string) => [
-      `--kubeconfig=${kubeconfigPath}`,
-      `--authentication-kubeconfig=${kubeconfigPath}`,
-      `--authorization-kubeconfig=${kubeconfigPath}`,
-      "--leader-elect=false",
-      "--bind-address=127.0.0.1",
-      `--secure-port=${String(port)}`,
-      `--cert-dir=${join(dir, name)}`,
-      "--v=1",
-    ];
-    const controllerManager = start("kube-controller-manager", [
-      ...componentArgs(cmPort, "kube-controller-manager"),
-      `--service-account-private-key-file=${pki.serviceAccountKey}`,
-      `--root-ca-file=${pki.caCert}`,
-      `--cluster-signing-cert-file=${pki.caCert}`,
-      `--cluster-signing-key-file=${pki.caKey}`,
-      "--use-service-account-credentials=false",
-      "--controllers=*",
-    ]);
-    const scheduler = start("kube-scheduler", componentArgs(schedPort, "kube-scheduler"));
     const stages = join(dir, "kwok-stages.yaml");
-    await writeFile(stages, trainingPodsKeepRunning(readFileSync(bin("kwok-stages.yaml"), "utf8")));
+    await writeFile(
+      stages,
+      trainingPodsKeepRunning(readFileSync(join(binDir, "kwok-stages.yaml"), "utf8")),
+    );
     const kwok = start("kwok", [
       `--kubeconfig=${kubeconfigPath}`,
       `--config=${stages}`,
@@ -316,7 +155,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       "--cidr=10.244.0.0/16",
       "--node-ip=10.1.0.1",
     ]);
-    const all = [etcd, apiserver, controllerManager, scheduler, kwok];
+    const all = [...local.running, scheduler, kwok];
 
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfigPath);
@@ -328,24 +167,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
     await Promise.all([
       waitFor(
-        "kube-controller-manager /healthz",
-        async () => (await get(`https://127.0.0.1:${String(cmPort)}/healthz`, {})).status === 200,
-        all,
-        deadline,
-      ),
-      waitFor(
         "kube-scheduler /healthz",
         async () =>
-          (await get(`https://127.0.0.1:${String(schedPort)}/healthz`, {})).status === 200,
-        all,
-        deadline,
-      ),
-      waitFor(
-        "the default ServiceAccount (controller-manager at work)",
-        async () => {
-          await core.readNamespacedServiceAccount({ name: "default", namespace: "default" });
-          return true;
-        },
+          (await probe(`https://127.0.0.1:${String(schedPort)}/healthz`, {})).status === 200,
         all,
         deadline,
       ),
@@ -362,15 +186,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         deadline,
       ),
     ]);
-    log(`controller-manager, scheduler and ${String(nodeCount)} kwok nodes ready`);
-
-    const processes = started.map(({ name, pid, marker, logFile }) => ({
-      name,
-      pid,
-      marker,
-      logFile,
-    }));
-    return { dir, binDir, kubeconfigPath, server, processes };
+    log(`scheduler and ${String(nodeCount)} kwok nodes ready`);
+    return { dir, binDir, kubeconfigPath, server, processes: started.map(toRecord) };
   } catch (err: unknown) {
     await stopProcesses(started);
     throw err;

@@ -1,4 +1,4 @@
-// Starting and stopping the control plane's processes, and knowing that a PID is still ours.
+// Starting and stopping the local control plane's processes, and knowing that a PID is still ours.
 import { spawn } from "node:child_process";
 import { openSync, closeSync, readFileSync } from "node:fs";
 import { join } from "node:path";

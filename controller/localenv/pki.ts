@@ -1,6 +1,9 @@
-// Certificates for the test control plane, made with the openssl CLI (Node cannot issue X.509).
+// Certificates for the local control plane, made with the openssl CLI (Node cannot issue X.509).
 // One CA signs the apiserver's serving certificate and the admin client certificate, as envtest does.
+// `llmops up` keeps them in its state directory (ensurePki): the service-account signing key and
+// the CA must outlive a restart, or tokens and kubeconfigs from the last run stop working.
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -32,6 +35,9 @@ async function openssl(args: readonly string[]): Promise<void> {
 
 const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
+/** How long certificates are valid; ensurePki renews them a week before they run out. */
+const validityDays = 365;
+
 async function issue(
   pki: Pick<Pki, "dir" | "caCert" | "caKey">,
   name: string,
@@ -55,13 +61,63 @@ async function issue(
     pki.caKey,
     "-CAcreateserial",
     "-days",
-    "30",
+    String(validityDays),
     "-out",
     cert,
     "-extfile",
     ext,
   ]);
   return { cert, key };
+}
+
+function pkiFiles(dir: string): Pki {
+  return {
+    dir,
+    caCert: join(dir, "ca.crt"),
+    caKey: join(dir, "ca.key"),
+    servingCert: join(dir, "apiserver.crt"),
+    servingKey: join(dir, "apiserver.key"),
+    adminCert: join(dir, "admin.crt"),
+    adminKey: join(dir, "admin.key"),
+    serviceAccountKey: join(dir, "sa.key"),
+  };
+}
+
+/** True when the certificate is still valid `seconds` from now (openssl x509 -checkend). */
+async function validFor(cert: string, seconds: number): Promise<boolean> {
+  try {
+    await execFileAsync("openssl", ["x509", "-checkend", String(seconds), "-noout", "-in", cert]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The PKI in `dir`, made on first use and kept afterwards; made again (all of it) when a file is
+ * missing or a certificate runs out within a week.
+ */
+export async function ensurePki(dir: string): Promise<Pki & { created: boolean }> {
+  const files = pkiFiles(dir);
+  const paths: string[] = [
+    files.caCert,
+    files.caKey,
+    files.servingCert,
+    files.servingKey,
+    files.adminCert,
+    files.adminKey,
+    files.serviceAccountKey,
+  ];
+  const week = 7 * 24 * 3600;
+  if (
+    paths.every((path) => existsSync(path)) &&
+    (await validFor(files.caCert, week)) &&
+    (await validFor(files.servingCert, week)) &&
+    (await validFor(files.adminCert, week))
+  ) {
+    return { ...files, created: false };
+  }
+  return { ...(await generatePki(dir)), created: true };
 }
 
 export async function generatePki(dir: string): Promise<Pki> {
@@ -77,9 +133,9 @@ export async function generatePki(dir: string): Promise<Pki> {
     "-out",
     caCert,
     "-days",
-    "30",
+    String(validityDays),
     "-subj",
-    "/CN=llmops-testenv-ca",
+    "/CN=llmops-local-ca",
     "-addext",
     "basicConstraints=critical,CA:TRUE",
     "-addext",
@@ -101,7 +157,7 @@ export async function generatePki(dir: string): Promise<Pki> {
   const admin = await issue(
     ca,
     "admin",
-    "/O=system:masters/CN=llmops-testenv-admin",
+    "/O=system:masters/CN=llmops-local-admin",
     [
       "basicConstraints=CA:FALSE",
       "keyUsage=critical,digitalSignature,keyEncipherment",
