@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { LevelWithSilent } from "pino";
+import type { DestinationStream, LevelWithSilent } from "pino";
 import { KubeClient } from "../kube/client.js";
 import { loadKubeConfig } from "../kube/kubeconfig.js";
 import { KubeTransport } from "../kube/transport.js";
@@ -128,6 +128,8 @@ export interface ControllerCommandOptions {
   controllers?: () => ControllerSetup[];
   /** Where SIGTERM/SIGINT come from; the process by default. */
   signals?: Pick<NodeJS.Process, "on" | "off">;
+  /** Where log lines go (stdout by default); `llmops up` runs the controller with a log file. */
+  logDestination?: DestinationStream;
 }
 
 interface ParsedFlags extends GitSyncFlags {
@@ -320,7 +322,11 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
 }
 
 async function runController(flags: ParsedFlags, options: ControllerCommandOptions): Promise<void> {
-  const logger = createLogger({ level: flags.logLevel, base: { component: "controller" } });
+  const logger = createLogger({
+    level: flags.logLevel,
+    base: { component: "controller" },
+    ...(options.logDestination ? { destination: options.logDestination } : {}),
+  });
   const kubeConfig = loadKubeConfig(
     flags.kubeconfig !== undefined ? { path: flags.kubeconfig } : {},
   );
