@@ -22,6 +22,12 @@ import { promptController } from "../reconcilers/prompt/reconciler.js";
 import { experimentController } from "../reconcilers/experiment/reconciler.js";
 import { modelDeploymentController } from "../reconcilers/model-deployment/reconciler.js";
 import {
+  servingBackends,
+  servingBackendTypes,
+  type ServingBackends,
+  type ServingBackendType,
+} from "../backends/serving/index.js";
+import {
   trainingJobController,
   type TrainingJobControllerOptions,
 } from "../reconcilers/training-job/reconciler.js";
@@ -70,6 +76,8 @@ export interface BuiltInControllerSettings {
   training?: Omit<TrainingJobControllerOptions, "backends"> & { backends: TrainingBackendSettings };
   /** Where the controllers' own metrics (llmops_training_*) are registered. */
   metricsRegistry?: Registry;
+  /** What runs ModelDeployment revisions and splits their traffic (default: kubernetes). */
+  serving?: ServingBackends;
 }
 
 /**
@@ -110,6 +118,7 @@ export function builtInControllers(settings: BuiltInControllerSettings = {}): Co
       ...(settings.prometheusURL
         ? { analysis: { defaultPrometheusAddress: settings.prometheusURL } }
         : {}),
+      ...(settings.serving ? { backends: settings.serving } : {}),
     }),
   ];
 }
@@ -152,6 +161,8 @@ interface ParsedFlags extends GitSyncFlags {
   trainerImage?: string;
   trainerCommand?: string;
   localRoot?: string;
+  servingBackend: ServingBackendType;
+  servingCommand?: string;
   gpuTable?: { namespace: string; name: string };
   mlflowTrackingUri?: string;
   trainingProgressAddr: string;
@@ -257,7 +268,22 @@ export function controllerCommand(options: ControllerCommandOptions): Command {
       )
       .option(
         "--local-root <dir>",
-        "relative paths of local TrainingJobs resolve against this directory (default: the working directory)",
+        "relative paths of local TrainingJobs and ModelDeployments resolve against this directory, and their run state lives in its .llmops/ (default: the working directory)",
+      )
+      .addOption(
+        new Option(
+          "--serving-backend <type>",
+          "what runs ModelDeployment revisions: kubernetes (a Deployment + Service each, a Gateway API HTTPRoute) or local (an llmops-serve process each, a local proxy per ModelDeployment)",
+        )
+          .choices(servingBackendTypes)
+          .env("LLMOPS_SERVING_BACKEND")
+          .default("kubernetes"),
+      )
+      .addOption(
+        new Option(
+          "--serving-command <path>",
+          "the local serving backend's server (default: llmops-serve in $LLMOPS_TRAINER_VENV or ~/.cache/llmops/trainer-venv)",
+        ).env("LLMOPS_SERVING_COMMAND"),
       )
       .addOption(
         new Option(
@@ -338,6 +364,15 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
   const progressStore = new ProgressStore();
   const progress = await startTrainingProgress(flags, client, logger, progressStore);
   const localRoot = flags.localRoot ?? process.cwd();
+  // Local serving processes outlive the controller (warm revisions keep serving across a
+  // restart); only the proxies, which live in this process, are closed at shutdown.
+  const serving = servingBackends({
+    type: flags.servingBackend,
+    localRoot,
+    ...(flags.servingCommand ? { servingCommand: [flags.servingCommand] } : {}),
+    metricsRegistry: metrics.registry,
+    logger,
+  });
   const onlineStore = new OnlineStore({
     client,
     logger: logger.child({ component: "online-store" }),
@@ -382,6 +417,7 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
           ...(flags.prometheusUrl ? { prometheusURL: flags.prometheusUrl } : {}),
           onlineStore,
           metricsRegistry: metrics.registry,
+          serving,
           training: {
             localRoot,
             ...(flags.gpuTable ? { gpuTableRef: flags.gpuTable } : {}),
@@ -496,6 +532,7 @@ async function runController(flags: ParsedFlags, options: ControllerCommandOptio
     await api?.close();
     await onlineStore.close();
     await progress?.receiver.close();
+    await serving.close();
     await client.close();
     logger.flush();
   }

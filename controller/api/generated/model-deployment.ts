@@ -4,10 +4,11 @@
 import type { ObjectMeta } from "../../kube/resources.js";
 
 /**
- * ModelDeployment serves a model (from the Hugging Face Hub or a TrainingJob) with vLLM, TGI or a
- * custom image. Each model revision runs as its own Deployment and Service; a new revision is
- * rolled out immediately or behind a canary traffic split of a Gateway API HTTPRoute, gated by
- * analysis, and rolled back instantly to a still-warm previous revision.
+ * ModelDeployment serves a model (from the Hugging Face Hub, a TrainingJob or a directory) with
+ * vLLM, TGI or a custom image. Each model revision runs as its own Deployment and Service (or, with
+ * the local serving backend of `llmops up`, as its own llmops-serve process); a new revision is
+ * rolled out immediately or behind a canary traffic split (a Gateway API HTTPRoute, or the local
+ * proxy), gated by analysis, and rolled back instantly to a still-warm previous revision.
  * apiVersion llmops.dev/v1alpha1, kind ModelDeployment, from modeldeployments.llmops.dev.
  */
 export type ModelDeployment = {
@@ -23,7 +24,7 @@ export type ModelDeployment = {
 /** Desired state of the deployment, written by people in git. */
 export interface ModelDeploymentSpec {
   /**
-   * The model to serve. Set exactly one of huggingFace or trainingJobRef; a change is a new
+   * The model to serve. Set exactly one of huggingFace, trainingJobRef or path; a change is a new
    * revision and starts a rollout.
    */
   model: ModelDeploymentModel;
@@ -34,7 +35,8 @@ export interface ModelDeploymentSpec {
   runtime?: ModelDeploymentRuntime;
   /**
    * The Gateway API HTTPRoute that sends traffic to the revisions; its backend weights carry the
-   * canary split.
+   * canary split. A Canary strategy on the kubernetes serving backend needs it; the local serving
+   * backend splits traffic with its own proxy and ignores it.
    */
   route?: ModelDeploymentRoute;
   /**
@@ -103,6 +105,13 @@ export interface ModelDeploymentStatus {
    */
   canaryWeight?: number;
   /**
+   * Where clients send requests: the local proxy's OpenAI base URL (http://127.0.0.1:<port>/v1)
+   * with the local serving backend, or http://<first spec.route hostname><spec.route.path> with an
+   * HTTPRoute. Traffic sent here is split across revisions by their weights.
+   * Max length: 2048.
+   */
+  url?: string;
+  /**
    * spec.model as resolved for observedGeneration's rollout: a branch or tag is resolved to its
    * commit once, so a branch that moves later (or a controller restart) does not start another
    * rollout.
@@ -131,10 +140,19 @@ export interface ModelDeploymentStatus {
 }
 
 /**
- * The model to serve. Set exactly one of huggingFace or trainingJobRef; a change is a new revision
- * and starts a rollout.
+ * The model to serve. Set exactly one of huggingFace, trainingJobRef or path; a change is a new
+ * revision and starts a rollout.
  */
 export interface ModelDeploymentModel {
+  /**
+   * A model directory (Hugging Face layout: config.json, weights, tokenizer). With the local
+   * serving backend (llmops up, --serving-backend local), a directory on this machine, relative to
+   * the controller's --local-root; with the kubernetes backend, a path inside the serving container
+   * (an image or volume that holds the model). Its contents are not hashed: a changed directory at
+   * the same path is not a new revision.
+   * Max length: 1024.
+   */
+  path?: string;
   /** A model repository on the Hugging Face Hub. */
   huggingFace?: ModelDeploymentModelHuggingFace;
   /** Serve the output of a TrainingJob in the same namespace, once it has Succeeded. */
@@ -191,7 +209,8 @@ export interface ModelDeploymentRuntime {
 
 /**
  * The Gateway API HTTPRoute that sends traffic to the revisions; its backend weights carry the
- * canary split.
+ * canary split. A Canary strategy on the kubernetes serving backend needs it; the local serving
+ * backend splits traffic with its own proxy and ignores it.
  */
 export interface ModelDeploymentRoute {
   /**
@@ -323,6 +342,14 @@ export interface ModelDeploymentStatusRevision {
    * Max length: 63.
    */
   name: string;
+  /**
+   * The revision's own OpenAI-compatible base URL, bypassing the split: its Service
+   * (http://<revision>.<namespace>.svc.cluster.local:<port>/v1) or, with the local serving backend,
+   * its process (http://127.0.0.1:<port>/v1). Experiments that name this revision send their
+   * requests here.
+   * Max length: 2048.
+   */
+  url?: string;
   /**
    * Model it serves, repo@commit or trainingjob/name@run.
    * Max length: 512.

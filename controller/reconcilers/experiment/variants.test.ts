@@ -199,7 +199,7 @@ describe("rendering", () => {
 
 describe("a variant served by a ModelDeployment", () => {
   const deployment = (
-    revisions: { name: string; ready: boolean }[],
+    revisions: { name: string; ready: boolean; url?: string }[],
     stable?: string,
   ): ModelDeployment => ({
     apiVersion: "llmops.dev/v1alpha1",
@@ -255,6 +255,24 @@ describe("a variant served by a ModelDeployment", () => {
     expect(deploymentEndpoint({ name: "coder" }, md)).toEqual({
       ok: true,
       endpoint: { baseURL: "http://coder-a.ns.svc:8080/v1" },
+    });
+  });
+
+  it("calls the URL a revision's status reports (a local process), when there is one", () => {
+    const md = deployment(
+      [
+        { name: "coder-a", ready: true, url: "http://127.0.0.1:41001/v1" },
+        { name: "coder-b", ready: true, url: "http://127.0.0.1:41002/v1" },
+      ],
+      "coder-a",
+    );
+    expect(deploymentEndpoint({ name: "coder" }, md)).toEqual({
+      ok: true,
+      endpoint: { baseURL: "http://127.0.0.1:41001/v1" },
+    });
+    expect(deploymentEndpoint({ name: "coder", revision: "coder-b" }, md)).toEqual({
+      ok: true,
+      endpoint: { baseURL: "http://127.0.0.1:41002/v1" },
     });
   });
 });

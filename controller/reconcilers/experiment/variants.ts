@@ -111,8 +111,9 @@ export function pinnedVersion(
 }
 
 /**
- * The endpoint of a ModelDeployment's revision: its Service's OpenAI-compatible API inside the
- * cluster (`http://<revision>.<namespace>.svc:<port>/v1`), once that revision is ready.
+ * The endpoint of a ModelDeployment's revision, once that revision is ready: the URL its status
+ * reports (status.revisions[].url: its Service, or its local process), else its Service's
+ * OpenAI-compatible API inside the cluster (`http://<revision>.<namespace>.svc:<port>/v1`).
  */
 export function deploymentEndpoint(
   ref: { name: string; revision?: string },
@@ -141,6 +142,9 @@ export function deploymentEndpoint(
       message: `revision ${revision} of ModelDeployment ${ref.name} is not ready yet`,
     };
   }
+  // The revision's own URL as the serving backend reports it (a Service, or a local process);
+  // statuses written before revisions carried one get the Service name.
+  if (listed.url !== undefined) return { ok: true, endpoint: { baseURL: listed.url } };
   const port = deployment.spec.runtime?.port ?? 8000;
   const namespace = deployment.metadata.namespace ?? "";
   return {

@@ -1,28 +1,17 @@
 // What a ModelDeployment reconcile reads: the model resolved to something immutable (a Hub commit,
-// a Succeeded TrainingJob's output), the revisions' Deployments (cache), and the route's status as
-// a Gateway controller reported it. Reads only.
+// a Succeeded TrainingJob's output, a directory), the revisions as the serving backend runs them
+// (Deployments in the cache, or local processes), and the route's status as a Gateway controller
+// reported it. Reads only.
 import type { ModelDeployment, TrainingJob } from "../../api/generated/index.js";
 import { TrainingJobType } from "../../api/kinds.js";
 import { TransientError } from "../../kube/errors.js";
 import { MissingSecretError, readSecretValue } from "../../kube/secrets.js";
-import {
-  DeploymentType,
-  HTTPRouteType,
-  type KubeObject,
-  type StoredObject,
-} from "../../kube/resources.js";
+import { HTTPRouteType, type KubeObject, type StoredObject } from "../../kube/resources.js";
 import type { ObjectContext } from "../../runtime/object-reconciler.js";
+import type { ServingBackend } from "../../backends/serving/backend.js";
+import type { TrafficBackend } from "../../backends/traffic/backend.js";
 import type { ObservedModelDeployment } from "./plan.js";
-import { modelDeploymentLabel, type ResolvedModel } from "./workloads.js";
-
-type Deployment = KubeObject & {
-  spec?: { replicas?: number };
-  status?: {
-    observedGeneration?: number;
-    availableReplicas?: number;
-    conditions?: { type: string; status: string }[];
-  };
-};
+import type { ResolvedModel } from "./workloads.js";
 type Route = KubeObject & {
   status?: {
     parents?: {
@@ -36,6 +25,9 @@ export interface ModelSettings {
   huggingFaceEndpoint: string;
   /** Branches and tags resolved in this process, by uid, until status records them. */
   resolved: Map<string, { key: string; commit: string }>;
+  /** What runs the revisions and what splits traffic across them. */
+  serving: ServingBackend;
+  traffic: TrafficBackend;
 }
 
 export async function observeModelDeployment(
@@ -45,22 +37,7 @@ export async function observeModelDeployment(
 ): Promise<ObservedModelDeployment> {
   const { deps } = context;
   const namespace = object.metadata.namespace ?? "";
-  const deployments = new Map<string, { available: boolean; replicas: number }>();
-  for (const d of deps.cache.list<Deployment>(DeploymentType, { namespace })) {
-    if (d.metadata.labels?.[modelDeploymentLabel] !== object.metadata.name) continue;
-    if (
-      !d.metadata.ownerReferences?.some(
-        (o) => o.controller === true && o.uid === object.metadata.uid,
-      )
-    )
-      continue;
-    const current = (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0);
-    const available =
-      current &&
-      (d.status?.availableReplicas ?? 0) >= 1 &&
-      d.status?.conditions?.some((c) => c.type === "Available" && c.status === "True") === true;
-    deployments.set(d.metadata.name, { available, replicas: d.spec?.replicas ?? 1 });
-  }
+  const deployments = await settings.serving.observe(object, context);
   // Not watched (clusters without the Gateway API CRDs still run every other kind): read it.
   const route = object.spec.route
     ? await deps.client
@@ -68,7 +45,21 @@ export async function observeModelDeployment(
         .catch(() => undefined)
     : undefined;
   const routeParents = (route?.status?.parents ?? []).flatMap((p) => p.conditions ?? []);
-  return { model: await resolveModel(settings, object, context), deployments, routeParents };
+  return { model: await servable(settings, object, context), deployments, routeParents };
+}
+
+/** The model resolved, unless the backends cannot serve or route it as specified. */
+async function servable(
+  settings: ModelSettings,
+  object: StoredObject<ModelDeployment>,
+  context: ObjectContext,
+): Promise<ObservedModelDeployment["model"]> {
+  const routing = settings.traffic.check?.(object);
+  if (routing !== undefined) return { ok: false, kind: "stall", ...routing };
+  const model = await resolveModel(settings, object, context);
+  if (!model.ok) return model;
+  const problem = settings.serving.checkModel?.(model.model);
+  return problem !== undefined ? { ok: false, ...problem } : model;
 }
 
 async function resolveModel(
@@ -138,13 +129,17 @@ async function resolveModel(
     settings.resolved.set(object.metadata.uid, { key, commit });
     return resolved(commit);
   }
+  const path = object.spec.model.path;
+  if (path !== undefined) {
+    return { ok: true, model: { source: path, model: { path } } };
+  }
   const ref = object.spec.model.trainingJobRef;
   if (!ref) {
     return {
       ok: false,
       kind: "stall",
       reason: "InvalidModel",
-      message: "spec.model: set huggingFace or trainingJobRef",
+      message: "spec.model: set huggingFace, trainingJobRef or path",
     };
   }
   const job = deps.cache.get<TrainingJob & KubeObject>(TrainingJobType, {

@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import type { ModelDeployment, ModelDeploymentStatus } from "../../api/generated/index.js";
 import type { StoredObject } from "../../kube/resources.js";
 import { planModelDeployment, type ObservedModelDeployment } from "./plan.js";
-import { revisionDeployment, revisionName, servingArgs, type ResolvedModel } from "./workloads.js";
+import {
+  desiredRoute,
+  revisionDeployment,
+  revisionName,
+  servingArgs,
+  type ResolvedModel,
+} from "./workloads.js";
 
 const now = Date.parse("2026-12-01T10:00:00Z");
 const model: ResolvedModel = {
@@ -69,7 +75,11 @@ describe("planModelDeployment", () => {
     ]);
     expect(plan.actions?.scale).toEqual([{ revision: "coder-old", replicas: 1 }]);
     expect(plan.actions?.remove).toEqual(["coder-older"]);
-    const route = plan.actions?.route?.spec as { rules: { backendRefs: unknown[] }[] };
+    expect(plan.actions?.traffic).toEqual([{ revision: desired, weight: 100 }]);
+    expect(plan.actions?.ensure).toEqual({ revision: desired, replicas: 3 });
+    const route = desiredRoute(object(), plan.actions?.traffic ?? [])?.spec as {
+      rules: { backendRefs: unknown[] }[];
+    };
     expect(route.rules[0]?.backendRefs).toEqual([
       { group: "", kind: "Service", name: desired, port: 8000, weight: 100 },
     ]);

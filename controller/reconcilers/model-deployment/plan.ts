@@ -9,15 +9,8 @@ import type {
 import type { StoredObject } from "../../kube/resources.js";
 import { conditionTime } from "../../runtime/conditions.js";
 import type { Plan, ReconcileStep } from "../../runtime/object-reconciler.js";
-import type { ChildObject } from "../../runtime/owned-children.js";
 import { planRollout, type RolloutDecision } from "./rollout.js";
-import {
-  desiredRoute,
-  revisionDeployment,
-  revisionName,
-  revisionService,
-  type ResolvedModel,
-} from "./workloads.js";
+import { revisionName, type ResolvedModel } from "./workloads.js";
 
 /** Promote the named revision now, skipping the remaining steps (`llmops promote`). */
 export const promoteAnnotation = "llmops.dev/promote";
@@ -34,19 +27,23 @@ export interface ObservedModelDeployment {
         resolved?: NonNullable<ModelDeploymentStatus["resolvedModel"]>;
       }
     | { ok: false; kind: "wait" | "stall"; reason: string; message: string };
-  /** The revisions' Deployments that exist: whether each is Available, and its replicas. */
-  deployments: ReadonlyMap<string, { available: boolean; replicas: number }>;
+  /**
+   * The revisions that exist (Deployments, or local processes; see backends/serving): whether
+   * each is available, its replicas, and its own base URL when known.
+   */
+  deployments: ReadonlyMap<string, { available: boolean; replicas: number; url?: string }>;
   /** The route's status.parents conditions, when a Gateway controller reported them. */
   routeParents: readonly { type: string; status: string; reason?: string; message?: string }[];
 }
 
 export interface ModelDeploymentActions {
-  /** The desired revision's Deployment and Service (server-side apply). */
-  apply: { deployment: ChildObject; service: ChildObject };
+  /** The desired revision runs with this many replicas (created when it does not exist). */
+  ensure: { revision: string; replicas: number };
   /** Other revisions whose replica count changes (stable ↔ warm). */
   scale: { revision: string; replicas: number }[];
-  route: ChildObject | undefined;
-  /** Revisions outside the rollback window: their Deployment and Service go. */
+  /** The weights across the serving revisions (stable, canary), with their URLs when known. */
+  traffic: { revision: string; weight: number; url?: string }[];
+  /** Revisions outside the rollback window: what runs them goes. */
   remove: string[];
   /** The rollout as planned, for act to continue after measuring. */
   decision: RolloutDecision;
@@ -129,14 +126,18 @@ export function materialize(options: {
         ? 100 - (decision.canary !== undefined ? decision.canaryWeight : 0)
         : 0;
   const at = conditionTime(now);
-  const revisions: ModelDeploymentStatusRevision[] = [...roles.entries()].map(([name, role]) => ({
-    name,
-    model: name === desired ? model.source : (previous.get(name)?.model ?? ""),
-    weight: weightOf(name),
-    ready: observed.deployments.get(name)?.available === true,
-    role,
-    createdAt: previous.get(name)?.createdAt ?? at,
-  }));
+  const revisions: ModelDeploymentStatusRevision[] = [...roles.entries()].map(([name, role]) => {
+    const url = observed.deployments.get(name)?.url;
+    return {
+      name,
+      model: name === desired ? model.source : (previous.get(name)?.model ?? ""),
+      weight: weightOf(name),
+      ready: observed.deployments.get(name)?.available === true,
+      role,
+      createdAt: previous.get(name)?.createdAt ?? at,
+      ...(url !== undefined ? { url } : {}),
+    };
+  });
   const replicasOf = (role: string): number => (role === "Warm" ? Math.min(1, replicas) : replicas);
   const scale = [...roles.entries()]
     .filter(([name]) => name !== desired)
@@ -145,9 +146,12 @@ export function materialize(options: {
       const existing = observed.deployments.get(s.revision);
       return existing !== undefined && existing.replicas !== s.replicas;
     });
-  const backends = [decision.stable, decision.canary]
+  const traffic = [decision.stable, decision.canary]
     .filter((name): name is string => name !== undefined)
-    .map((name) => ({ revision: name, weight: weightOf(name) }));
+    .map((name) => {
+      const url = observed.deployments.get(name)?.url;
+      return { revision: name, weight: weightOf(name), ...(url !== undefined ? { url } : {}) };
+    });
   const remove = [...observed.deployments.keys()].filter((name) => !roles.has(name));
 
   const resolved = observed.model.ok ? observed.model.resolved : undefined;
@@ -171,17 +175,9 @@ export function materialize(options: {
 
   return {
     actions: {
-      apply: {
-        deployment: revisionDeployment({
-          object,
-          revision: desired,
-          model,
-          replicas: replicasOf(roles.get(desired) ?? "Canary"),
-        }),
-        service: revisionService(object, desired),
-      },
+      ensure: { revision: desired, replicas: replicasOf(roles.get(desired) ?? "Canary") },
       scale,
-      route: desiredRoute(object, backends),
+      traffic,
       remove,
       decision,
       desired,

@@ -1,20 +1,16 @@
 // The ModelDeployment controller, on the shared skeleton: observe (observe.ts) → plan (plan.ts and
-// rollout.ts, pure) → act: the desired revision's Deployment and Service, measurements when an
-// analysis step is due, the HTTPRoute's weights, then scaling and removing other revisions — in
-// that order, so traffic never points at something that is not there yet or no longer is.
+// rollout.ts, pure) → act: the desired revision running (backends/serving: a Deployment and
+// Service, or a local process), measurements when an analysis step is due, the weights
+// (backends/traffic: the HTTPRoute, or the local proxy), then scaling and removing other
+// revisions — in that order, so traffic never points at something that is not there yet or no
+// longer is.
 import type {
   ModelDeployment,
   ModelDeploymentStatus,
   ModelDeploymentStatusMeasurement,
 } from "../../api/generated/index.js";
 import { ExperimentType, ModelDeploymentType, TrainingJobType } from "../../api/kinds.js";
-import { NotFoundError, errorMessage } from "../../kube/errors.js";
-import {
-  DeploymentType,
-  HTTPRouteType,
-  ServiceType,
-  type StoredObject,
-} from "../../kube/resources.js";
+import type { StoredObject } from "../../kube/resources.js";
 import { conditionTime } from "../../runtime/conditions.js";
 import {
   objectReconciler,
@@ -22,8 +18,8 @@ import {
   type ObjectReconciler,
   type ReconcileStep,
 } from "../../runtime/object-reconciler.js";
-import { OwnedChildren } from "../../runtime/owned-children.js";
 import type { ControllerSetup } from "../../runtime/registry.js";
+import { servingBackends, type ServingBackends } from "../../backends/serving/index.js";
 import {
   analysisProviders,
   measureMetric,
@@ -37,7 +33,6 @@ import {
   type ObservedModelDeployment,
 } from "./plan.js";
 import { afterMeasurement, type MetricVerdict } from "./rollout.js";
-import { modelDeploymentLabel } from "./workloads.js";
 
 export { ModelDeploymentType };
 
@@ -54,8 +49,19 @@ export interface ModelDeploymentControllerOptions {
   analysis?: AnalysisOptions;
   /** How analysis steps measure; default: the providers of backends/analysis. */
   measure?: MeasureCanary;
+  /**
+   * What runs revisions and splits traffic (backends/serving: servingBackends()); default the
+   * kubernetes backends (Deployment + Service per revision, a Gateway API HTTPRoute).
+   */
+  backends?: ServingBackends;
   concurrency?: number;
 }
+
+/** On ModelDeployments whose revisions run outside the cluster (local processes, the proxy). */
+export const localServingFinalizer = "llmops.dev/local-serving";
+
+/** How often a ModelDeployment on local processes is looked at when nothing else is due. */
+const localDriftCheckMs = 10_000;
 
 /** Measures with backends/analysis: each named metric of spec.strategy.canary.analysis, in turn. */
 export function providerMeasure(options: AnalysisOptions = {}): MeasureCanary {
@@ -99,19 +105,19 @@ export function modelDeploymentController(
   options: ModelDeploymentControllerOptions = {},
 ): ControllerSetup {
   return (deps) => {
+    const backends = options.backends ?? servingBackends({ type: "kubernetes" });
     const settings: ModelSettings = {
       huggingFaceEndpoint: options.huggingFaceEndpoint ?? "https://huggingface.co",
       resolved: new Map(),
+      serving: backends.serving,
+      traffic: backends.traffic,
     };
     return {
       name: "ModelDeployment",
       type: ModelDeploymentType,
-      // Deployments in full (their availability decides the weights); Services by metadata only.
-      // The HTTPRoute is read, not watched, so clusters without the Gateway API still work.
-      owns: [
-        { type: DeploymentType, labelSelector: modelDeploymentLabel },
-        { type: ServiceType, labelSelector: modelDeploymentLabel, metadataOnly: true },
-      ],
+      // What the serving backend creates in the cluster (Deployments, Services). The HTTPRoute is
+      // read, not watched, so clusters without the Gateway API still work.
+      owns: backends.serving.owns,
       concurrency: options.concurrency ?? 4,
       watches: [
         {
@@ -160,31 +166,47 @@ function modelDeploymentReconciler(
 > {
   return {
     type: ModelDeploymentType,
+    ...(settings.serving.needsFinalizer
+      ? {
+          finalizer: {
+            name: localServingFinalizer,
+            needed: () => true,
+            finalize: async (object, context) => {
+              await settings.traffic.finalize(object);
+              await settings.serving.finalize(object, context);
+            },
+          },
+        }
+      : {}),
     // spec.paused holds a rollout at its step (rollout.ts); nothing suspends the whole object.
     suspended: () => false,
     observe: (object, context) => observeModelDeployment(settings, object, context),
     plan: ({ object, observed, now }) =>
       planModelDeployment({ object, observed, now: Date.parse(now) }),
-    act: (actions, planned, context) => rollOut(measure, actions, planned, context),
+    act: (actions, planned, context) => rollOut(settings, measure, actions, planned, context),
   };
 }
 
 async function rollOut(
+  settings: ModelSettings,
   measure: MeasureCanary,
   actions: ModelDeploymentActions,
   planned: Step,
   context: ObjectContext & { object: Stored; observed: ObservedModelDeployment },
 ): Promise<Step> {
   const { deps, object, observed } = context;
-  const children = new OwnedChildren({
-    client: deps.client,
-    owner: object,
-    labels: { [modelDeploymentLabel]: object.metadata.name },
-  });
-  await children.apply(DeploymentType, [actions.apply.deployment]);
-  await children.apply(ServiceType, [actions.apply.service]);
+  const { serving, traffic: trafficBackend } = settings;
+  await serving.ensure(
+    {
+      object,
+      revision: actions.ensure.revision,
+      model: actions.model,
+      replicas: actions.ensure.replicas,
+    },
+    context,
+  );
   let step = planned;
-  let route = actions.route;
+  let traffic = actions.traffic;
   if (actions.decision.measure !== undefined && actions.decision.canary !== undefined) {
     const revision = actions.decision.canary;
     const verdicts = await measure(actions.decision.measure, { object, revision, context });
@@ -200,36 +222,35 @@ async function rollOut(
       measurements: measurementsOf(object.status?.measurements, verdicts, decision, now),
     });
     step = again.step;
-    route = again.actions.route;
+    traffic = again.actions.traffic;
   }
-  if (route !== undefined) {
-    try {
-      await children.apply(HTTPRouteType, [route]);
-    } catch (error) {
-      const missing = error instanceof NotFoundError;
-      return {
-        status: object.status ?? {},
-        outcome: {
-          state: "Failed",
-          reason: missing ? "GatewayAPINotInstalled" : "RouteFailed",
-          message: missing
-            ? "cannot write the HTTPRoute: the Gateway API CRDs (gateway.networking.k8s.io/v1) are not installed in this cluster; install them or remove spec.route"
-            : `writing the HTTPRoute failed: ${errorMessage(error)}`,
-        },
-        error,
-      };
-    }
+  const routed = await trafficBackend.route(object, traffic, context);
+  if (!routed.ok) {
+    return {
+      status: object.status ?? {},
+      outcome: { state: "Failed", reason: routed.reason, message: routed.message },
+      error: routed.error,
+    };
   }
   for (const { revision, replicas } of actions.scale) {
-    await deps.client.mergePatch(
-      DeploymentType,
-      { namespace: object.metadata.namespace ?? "", name: revision },
-      { spec: { replicas } },
-    );
+    await serving.scale(object, revision, replicas, context);
   }
-  await children.delete(DeploymentType, actions.remove);
-  await children.delete(ServiceType, actions.remove);
-  return step;
+  if (actions.remove.length > 0) await serving.remove(object, actions.remove, context);
+  const status = { ...step.status };
+  if (routed.url !== undefined) status.url = routed.url;
+  else delete status.url;
+  return { ...step, status, ...pollLocal(serving.pollWhileStartingMs, step) };
+}
+
+/**
+ * Local processes are not watched: look again soon while a revision starts, and now and then
+ * afterwards (a server that exited is started again).
+ */
+function pollLocal(pollMs: number | undefined, step: Step): { requeueAfter?: number } {
+  if (pollMs === undefined) return {};
+  const starting = (step.status.revisions ?? []).some((r) => r.ready !== true);
+  const wanted = starting ? pollMs : localDriftCheckMs;
+  return { requeueAfter: Math.min(step.requeueAfter ?? wanted, wanted) };
 }
 
 /** The latest measurement of each metric, with the rollout's failure count. */
