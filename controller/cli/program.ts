@@ -9,6 +9,7 @@ import { registerDiffCommand } from "./diff.js";
 import { registerSyncCommand } from "./sync.js";
 import { promoteCommand } from "./promote.js";
 import { approveCommand } from "./approve.js";
+import { registerUpCommand } from "./up.js";
 
 /** Where a command writes; injected so tests read output without touching process streams. */
 export interface CliIo {
@@ -28,7 +29,7 @@ export interface ProgramOptions {
 
 /**
  * Builds the `llmops` command tree: `validate`, `rollback`, `status`, `diff`, `sync`,
- * `controller`, `promote` and `approve`. A new subcommand registers itself here.
+ * `controller`, `promote`, `approve` and `up`. A new subcommand registers itself here.
  */
 export function buildProgram({ version, io }: ProgramOptions): Command {
   const program = new Command("llmops")
@@ -50,6 +51,7 @@ export function buildProgram({ version, io }: ProgramOptions): Command {
   program.addCommand(controllerCommand({ io }));
   program.addCommand(promoteCommand({ io }));
   program.addCommand(approveCommand({ io }));
+  registerUpCommand(program, { io });
   return program;
 }
 
