@@ -1,0 +1,198 @@
+// The Argo CD Lua health checks and kstatus against the objects gitops-health.test.ts captured from
+// the real controller (fixtures/, rewritten by LLMOPS_WRITE_GITOPS_FIXTURES=1), as a table: each
+// captured object as it is, and changed the ways a GitOps tool meets them (a new generation the
+// controller has not reached yet, deletion, no status yet), plus rollout phases of a captured
+// ModelDeployment the live test does not reach. And the checker's Lua VM is Argo CD's: a status that
+// is not a health status reads Unknown, and the string library is not there.
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { checkHealth, gitopsHealthChecker, moduleDir, type HealthReport } from "./checker.js";
+import { expectations } from "./expectations.js";
+
+const execFileAsync = promisify(execFile);
+
+type Fixture = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; generation?: number } & Record<string, unknown>;
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown> & { conditions?: Record<string, unknown>[] };
+};
+
+async function fixture(kind: string, name: string): Promise<Fixture> {
+  const text = await readFile(join(moduleDir, "fixtures", `${kind.toLowerCase()}-${name}.json`));
+  return JSON.parse(text.toString()) as Fixture;
+}
+
+function variant(base: Fixture, suffix: string, change: (o: Fixture) => void): Fixture {
+  const copy = structuredClone(base);
+  copy.metadata.name = `${base.metadata.name}+${suffix}`;
+  change(copy);
+  return copy;
+}
+
+async function check(objects: Fixture[]): Promise<Map<string, HealthReport>> {
+  const reports = await checkHealth(
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+  );
+  return new Map(reports.map((r) => [`${r.kind}/${r.name}`, r]));
+}
+
+describe("Argo CD health checks and kstatus on the captured objects", () => {
+  it("every captured object reads as the live test saw it", async () => {
+    const files = await readdir(join(moduleDir, "fixtures"));
+    expect(files.sort()).toEqual(
+      expectations.map((e) => `${e.kind.toLowerCase()}-${e.name}.json`).sort(),
+    );
+    const reports = await check(
+      await Promise.all(expectations.map((e) => fixture(e.kind, e.name))),
+    );
+    for (const e of expectations) {
+      const report = reports.get(`${e.kind}/${e.name}`);
+      expect([e.kind, e.name, report?.kstatus.status, report?.argocd?.status]).toEqual([
+        e.kind,
+        e.name,
+        e.kstatus,
+        e.argocd,
+      ]);
+    }
+  });
+
+  it("a spec the controller has not reached yet is in progress for both, whatever the status said", async () => {
+    const objects = await Promise.all(expectations.map((e) => fixture(e.kind, e.name)));
+    const ahead = objects.map((o) =>
+      variant(o, "next-generation", (c) => {
+        c.metadata.generation = (c.metadata.generation ?? 1) + 1;
+      }),
+    );
+    const reports = await check(ahead);
+    for (const o of ahead) {
+      const report = reports.get(`${o.kind}/${o.metadata.name}`);
+      expect([o.kind, o.metadata.name, report?.kstatus.status, report?.argocd?.status]).toEqual([
+        o.kind,
+        o.metadata.name,
+        "InProgress",
+        "Progressing",
+      ]);
+      expect(report?.argocd?.message).toBe(
+        `waiting for the llmops controller to observe generation ${String(o.metadata.generation)}`,
+      );
+    }
+  });
+
+  it("deletion and a missing status", async () => {
+    const ready = await fixture("Prompt", "ready");
+    const reports = await check([
+      variant(ready, "deleting", (c) => {
+        c.metadata.deletionTimestamp = "2026-01-01T00:00:00Z";
+      }),
+      variant(ready, "no-status", (c) => {
+        delete c.status;
+      }),
+    ]);
+    expect(reports.get("Prompt/ready+deleting")?.kstatus.status).toBe("Terminating");
+    expect(reports.get("Prompt/ready+deleting")?.argocd?.status).toBe("Progressing");
+    // kstatus reads a custom resource with no status and no conditions as Current (nothing says
+    // otherwise); Argo CD waits for the controller's first word.
+    expect(reports.get("Prompt/ready+no-status")?.kstatus.status).toBe("Current");
+    expect(reports.get("Prompt/ready+no-status")?.argocd).toEqual({
+      status: "Progressing",
+      message: "waiting for the llmops controller to observe generation 1",
+    });
+  });
+
+  it("ModelDeployment rollout phases: aborted and past the deadline are Degraded, waiting for a person Suspended", async () => {
+    const canary = await fixture("ModelDeployment", "canary");
+    const held = await fixture("ModelDeployment", "held");
+    const reason = (c: Fixture, phase: string, why: string): void => {
+      c.status = { ...c.status, phase };
+      for (const condition of c.status.conditions ?? []) {
+        if (condition.type !== "Ready" && condition.type !== "Reconciling") continue;
+        condition.reason = why;
+        condition.message = `${why} (${phase})`;
+      }
+    };
+    const rows: [Fixture, string][] = [
+      [
+        variant(canary, "aborted", (c) => {
+          reason(c, "Aborted", "AnalysisFailed");
+        }),
+        "Degraded",
+      ],
+      [
+        variant(canary, "deadline", (c) => {
+          reason(c, "Degraded", "ProgressDeadlineExceeded");
+        }),
+        "Degraded",
+      ],
+      [
+        variant(canary, "inconclusive", (c) => {
+          reason(c, "Paused", "Inconclusive");
+        }),
+        "Suspended",
+      ],
+      [
+        variant(canary, "spec-paused", (c) => {
+          c.spec = { ...c.spec, paused: true };
+        }),
+        "Suspended",
+      ],
+      [
+        variant(held, "analysing", (c) => {
+          reason(c, "Progressing", "Analyzing");
+        }),
+        "Progressing",
+      ],
+      [variant(canary, "timed-pause", () => undefined), "Progressing"],
+    ];
+    const reports = await check(rows.map(([o]) => o));
+    for (const [o, want] of rows) {
+      const report = reports.get(`ModelDeployment/${o.metadata.name}`);
+      expect([o.metadata.name, report?.argocd?.status]).toEqual([o.metadata.name, want]);
+      // kstatus has no word for these: a rollout still Reconciling is InProgress.
+      expect(report?.kstatus.status).toBe("InProgress");
+    }
+    expect(reports.get("ModelDeployment/canary+aborted")?.argocd?.message).toBe(
+      "AnalysisFailed (Aborted)",
+    );
+  });
+
+  it("runs the scripts as Argo CD runs argocd-cm's: no string library, and only health statuses count", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "llmops-lua-"));
+    try {
+      const script = async (kind: string, lua: string) => {
+        await mkdir(join(dir, "llmops.dev", kind), { recursive: true });
+        await writeFile(join(dir, "llmops.dev", kind, "health.lua"), lua);
+      };
+      await script("Prompt", 'return { status = "Fine", message = "not a health status" }');
+      await script("Experiment", 'return { status = string.upper("healthy") }');
+      const binary = await gitopsHealthChecker();
+      const run = (kind: string) => {
+        const child = execFileAsync(binary, ["-lua-dir", dir]);
+        child.child.stdin?.end(
+          JSON.stringify({
+            apiVersion: "llmops.dev/v1alpha1",
+            kind,
+            metadata: { name: "x", generation: 1 },
+          }),
+        );
+        return child;
+      };
+      const invalid = JSON.parse((await run("Prompt")).stdout) as HealthReport;
+      expect(invalid.argocd).toEqual({
+        status: "Unknown",
+        message: "Lua returned an invalid health status",
+      });
+      // execFile's error message carries the command's stderr.
+      await expect(run("Experiment")).rejects.toThrow(
+        "attempt to index a non-table object(nil) with key 'upper'",
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
