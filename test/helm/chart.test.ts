@@ -517,6 +517,19 @@ describe("chart: values.schema.json rejects wrong values with a clear message", 
     ]);
     expect(many.code).not.toBe(0);
     expect(many.stderr).toContain("replicaCount > 1 needs leaderElection.enabled");
+    const outside = await helm([
+      "template",
+      "llmops",
+      chart,
+      "--set",
+      "watchNamespaces={team-a}",
+      "--set-json",
+      'gitSync.sources=[{"name":"main","url":"https://x/y.git","targetNamespace":"team-b"}]',
+    ]);
+    expect(outside.code).not.toBe(0);
+    expect(outside.stderr).toContain(
+      'gitSync.sources (main): targetNamespace "team-b" is not in watchNamespaces',
+    );
     const noSa = await helm(["template", "llmops", chart, "--set", "serviceAccount.create=false"]);
     expect(noSa.code).not.toBe(0);
     expect(noSa.stderr).toContain(
