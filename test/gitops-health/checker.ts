@@ -4,7 +4,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -47,7 +47,19 @@ export async function gitopsHealthChecker(): Promise<string> {
   const binary = join(dir, "checker");
   if (existsSync(binary)) return binary;
   await mkdir(dir, { recursive: true });
-  // Built beside its final name and renamed: test files building at once never see half a binary.
+  // Test files run in parallel workers: one builds, the others wait for it (two builds at once
+  // would only halve a 2-core machine for each).
+  const release = await lock(join(dir, "build.lock"));
+  try {
+    if (!existsSync(binary)) await build(binary);
+  } finally {
+    await release();
+  }
+  return binary;
+}
+
+async function build(binary: string): Promise<void> {
+  // Built beside its final name and renamed, so no one ever runs half a binary.
   const partial = `${binary}.${String(process.pid)}.partial`;
   try {
     await execFileAsync("go", ["build", "-mod=readonly", "-trimpath", "-o", partial, "."], {
@@ -69,7 +81,33 @@ export async function gitopsHealthChecker(): Promise<string> {
     });
   }
   await rename(partial, binary);
-  return binary;
+}
+
+/** A lock file holding its owner's pid; one left by a process that died is taken over. */
+async function lock(path: string): Promise<() => Promise<void>> {
+  for (;;) {
+    try {
+      await writeFile(path, String(process.pid), { flag: "wx" });
+      return () => rm(path, { force: true });
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST") throw error;
+    }
+    const owner = Number(await readFile(path, "utf8").catch(() => ""));
+    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM";
+  }
 }
 
 /** Runs the checker on `kubectl get -o json` output (an object or a List). */
