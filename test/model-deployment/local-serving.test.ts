@@ -124,16 +124,7 @@ describe("ModelDeployment on the local serving backend: real processes, real pro
       ),
     );
     namespace = await createTestNamespace("md-local");
-    controllers.push(
-      await startControllerProcess(namespace, [
-        "--serving-backend",
-        "local",
-        "--serving-command",
-        bin("llmops-serve"),
-        "--local-root",
-        root,
-      ]),
-    );
+    controllers.push(await startControllerProcess(namespace, controllerFlags()));
   }, 330_000);
 
   afterAll(async () => {
@@ -147,6 +138,15 @@ describe("ModelDeployment on the local serving backend: real processes, real pro
     if (namespace) await deleteTestNamespace(namespace);
     if (root) await rm(root, { recursive: true, force: true });
   });
+
+  const controllerFlags = () => [
+    "--serving-backend",
+    "local",
+    "--serving-command",
+    bin("llmops-serve"),
+    "--local-root",
+    root,
+  ];
 
   async function pidFiles(dir: string): Promise<string[]> {
     const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
@@ -318,8 +318,26 @@ describe("ModelDeployment on the local serving backend: real processes, real pro
     expect(alive(aPid)).toBe(true);
     const bPid = await pidOf(b);
 
+    // A controller restart (SIGKILL): the servers outlive it, and the new controller's proxy
+    // listens on the port the old one had, with the same weights.
+    await killAll(controllers);
+    controllers.push(await startControllerProcess(namespace, controllerFlags()));
+    const afterRestart = await until("the proxy to answer again after the restart", async () =>
+      ask(proxy).catch(() => undefined),
+    );
+    expect(afterRestart).toEqual({ revision: b, content: answerB });
+    expect(await pidOf(a)).toBe(aPid);
+    expect(await pidOf(b)).toBe(bPid);
+
     // 4. A revert to model A: the warm revision takes all traffic back, no process started.
+    const revertedAt = Date.now();
     await apply("models/a");
+    await until("the proxy to send traffic to A", async () =>
+      (await ask(proxy)).revision === a ? true : undefined,
+    );
+    console.log(
+      `revert → first proxied answer from the warm revision: ${String(Date.now() - revertedAt)} ms`,
+    );
     const reverted = await until("A to be stable again", async () => {
       const md = await get();
       return md.status?.stableRevision === a && md.status.phase === "Healthy" ? md : undefined;
