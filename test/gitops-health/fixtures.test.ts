@@ -93,6 +93,10 @@ describe("Argo CD health checks and kstatus on the captured objects", () => {
       variant(ready, "no-status", (c) => {
         delete c.status;
       }),
+      // What the apiserver would store if the CRD defaulted status as Flux's own CRDs do.
+      variant(ready, "defaulted-status", (c) => {
+        c.status = { observedGeneration: -1 };
+      }),
     ]);
     expect(reports.get("Prompt/ready+deleting")?.kstatus.status).toBe("Terminating");
     expect(reports.get("Prompt/ready+deleting")?.argocd?.status).toBe("Progressing");
@@ -103,6 +107,11 @@ describe("Argo CD health checks and kstatus on the captured objects", () => {
       status: "Progressing",
       message: "waiting for the llmops controller to observe generation 1",
     });
+    expect(reports.get("Prompt/ready+defaulted-status")?.kstatus).toEqual({
+      status: "InProgress",
+      message: "Prompt generation is 1, but latest observed generation is -1",
+    });
+    expect(reports.get("Prompt/ready+defaulted-status")?.argocd?.status).toBe("Progressing");
   });
 
   it("ModelDeployment rollout phases: aborted and past the deadline are Degraded, waiting for a person Suspended", async () => {
