@@ -5,7 +5,9 @@
 # The trainer's image is trainer/Dockerfile (the chart's trainer.image).
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# 1. Build: dev dependencies, tsc → dist/, then `npm pack` (its prepare script builds dist/ too).
+# 1. Build: dev dependencies, tsc → dist/ (what the prepare script runs), then `npm pack`.
+#    --ignore-scripts: the base image is Node 24, so the `node` dev dependency's download is not
+#    needed, and dist/ is built explicitly with the image's node.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -14,7 +16,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY crds ./crds
 COPY controller ./controller
-RUN npm pack --pack-destination /pack
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+ && npm pack --ignore-scripts --pack-destination /pack
 
 # 2. Install the tarball with production dependencies only.
 FROM ${NODE_IMAGE} AS install

@@ -113,7 +113,8 @@ describe("the npm package the image installs", () => {
   it("is what the Dockerfile builds: Node 24, npm pack, --omit=dev, non-root, llmops controller", async () => {
     const dockerfile = await readFile(join(repositoryRoot, "Dockerfile"), "utf8");
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-/m);
-    expect(dockerfile).toContain("RUN npm pack --pack-destination /pack");
+    expect(dockerfile).toContain("node node_modules/typescript/bin/tsc -p tsconfig.build.json");
+    expect(dockerfile).toContain("npm pack --ignore-scripts --pack-destination /pack");
     expect(dockerfile).toMatch(/npm install --omit=dev .*\/pack\/llmops-\*\.tgz/);
     expect(dockerfile).toMatch(/^USER 1000:1000$/m);
     expect(dockerfile).toMatch(/^ENTRYPOINT \["llmops", "controller"\]$/m);
