@@ -12,13 +12,16 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ModelDeployment } from "../../controller/api/generated/index.js";
-import { ModelDeploymentType } from "../../controller/api/kinds.js";
+import type { ModelDeployment, TrainingJob } from "../../controller/api/generated/index.js";
+import { ModelDeploymentType, TrainingJobType } from "../../controller/api/kinds.js";
+import { servingBackends, type ServingBackends } from "../../controller/backends/serving/index.js";
 import { localServingFiles } from "../../controller/backends/serving/local.js";
+import { modelDeploymentController } from "../../controller/reconcilers/model-deployment/reconciler.js";
+import { Manager } from "../../controller/runtime/manager.js";
 import { revisionHeader } from "../../controller/backends/traffic/local-proxy.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { installCrds } from "../validate/install-crds.js";
-import { eventually, newClient } from "../runtime/helpers.js";
+import { eventually, memoryLogger, newClient } from "../runtime/helpers.js";
 import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
 import {
   killAll,
@@ -364,4 +367,147 @@ describe("ModelDeployment on the local serving backend: real processes, real pro
     expect(existsSync(join(root, ".llmops", "serving", namespace, "tickets"))).toBe(false);
     await expect(fetch(`${origin}/metrics`)).rejects.toThrow();
   }, 600_000);
+});
+
+describe("the local serving backends in-process (as llmops up runs them): a TrainingJob's LoRA output", () => {
+  let client: KubeClient;
+  let root = "";
+  let namespace = "";
+  let stop: () => Promise<void> = () => Promise.resolve();
+  let backends: ServingBackends | undefined;
+
+  beforeAll(async () => {
+    await installCrds();
+    client = newClient(testKubeConfig(), { fieldManager: "llmops-controller" });
+    root = await mkdtemp(join(tmpdir(), "llmops-local-lora-"));
+    await run(bin("llmops-create-model"), [
+      "--data",
+      join(repositoryRoot, "examples/local/data/tickets-train.jsonl"),
+      "--out",
+      join(root, "models", "base"),
+    ]);
+    // A LoRA adapter on it, as a LoRA TrainingJob writes one (B off zero, so it changes answers).
+    await run(bin("python"), [
+      "-c",
+      [
+        "import sys, torch",
+        "from peft import LoraConfig, get_peft_model",
+        "from transformers import AutoModelForCausalLM",
+        "m = get_peft_model(AutoModelForCausalLM.from_pretrained(sys.argv[1]), LoraConfig(r=4, lora_alpha=8, target_modules=['q_proj', 'v_proj']))",
+        "torch.manual_seed(3)",
+        "[p.data.normal_(0, 2.0) for n, p in m.named_parameters() if 'lora_B' in n]",
+        "m.save_pretrained(sys.argv[2])",
+      ].join("\n"),
+      join(root, "models", "base"),
+      join(root, "trained", "run-1"),
+    ]);
+    namespace = await createTestNamespace("md-lora");
+    backends = servingBackends({
+      type: "local",
+      localRoot: root,
+      servingCommand: [bin("llmops-serve")],
+    });
+    // Only the ModelDeployment controller: the TrainingJob's status below is the test's.
+    const manager = new Manager({
+      client,
+      logger: memoryLogger("info").logger,
+      namespaces: [namespace],
+    });
+    manager.add(modelDeploymentController({ backends }));
+    const abort = new AbortController();
+    const done = manager.run(abort.signal);
+    stop = async () => {
+      abort.abort();
+      await done;
+      await backends?.close({ stopServers: true });
+    };
+  }, 330_000);
+  afterAll(async () => {
+    await stop();
+    if (namespace) await deleteTestNamespace(namespace);
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it("serves the adapter on its base model, at the TrainingJob's run", async () => {
+    await client.apply(
+      TrainingJobType,
+      {
+        apiVersion: "llmops.dev/v1alpha1",
+        kind: "TrainingJob",
+        metadata: { name: "tuned", namespace },
+        spec: {
+          baseModel: { path: "models/base" },
+          method: "sft",
+          dataset: { format: "chat", path: "data.jsonl" },
+          lora: { rank: 4, alpha: 8 },
+          backend: { type: "local" },
+          output: { path: "trained" },
+        },
+      } satisfies TrainingJob,
+      { force: true, fieldManager: "test" },
+    );
+    await client.applyStatus(
+      TrainingJobType,
+      {
+        apiVersion: "llmops.dev/v1alpha1",
+        kind: "TrainingJob",
+        metadata: { name: "tuned", namespace },
+        status: {
+          phase: "Succeeded",
+          runId: "run-1",
+          output: { path: join(root, "trained", "run-1") },
+        },
+      },
+      { force: true, fieldManager: "test" },
+    );
+    await client.apply(
+      ModelDeploymentType,
+      {
+        apiVersion: "llmops.dev/v1alpha1",
+        kind: "ModelDeployment",
+        metadata: { name: "tuned", namespace },
+        spec: { model: { trainingJobRef: { name: "tuned" } } },
+      } satisfies ModelDeployment,
+      { force: true, fieldManager: "test" },
+    );
+    const ready = await eventually(
+      "the LoRA revision to be Ready",
+      async () => {
+        const md = await client.get<StoredModelDeployment>(ModelDeploymentType, {
+          namespace,
+          name: "tuned",
+        });
+        return md.status?.conditions?.find((c) => c.type === "Ready")?.status === "True"
+          ? md
+          : undefined;
+      },
+      120_000,
+    );
+    const revision = ready.status?.revisions?.[0];
+    expect(revision).toMatchObject({
+      model: "trainingjob/tuned@run-1",
+      ready: true,
+      role: "Stable",
+    });
+    expect(ready.status?.url).toBe(backends?.proxy?.urlOf(namespace, "tuned"));
+    const dir = join(root, ".llmops", "serving", namespace, "tuned", revision?.name ?? "");
+    const argv = JSON.parse(await readFile(join(dir, "serve.json"), "utf8")) as string[];
+    expect(argv.slice(1)).toEqual([
+      "--model",
+      join(root, "models", "base"),
+      "--adapter",
+      join(root, "trained", "run-1"),
+      "--served-name",
+      "tuned",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+    ]);
+    // It answers through the proxy, from the revision that serves base + adapter.
+    const tuned = await ask(ready.status?.url ?? "");
+    expect(tuned.revision).toBe(revision?.name);
+    const pid = await readFile(join(dir, localServingFiles.pid), "utf8");
+    expect(alive(Number(pid.trim()))).toBe(true);
+  });
 });
