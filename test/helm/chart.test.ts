@@ -191,6 +191,15 @@ describe("chart: rendered objects", () => {
       const leases = rules.filter((r) => r.resources.includes("leases"));
       expect(leases, "leases only in the release namespace").toEqual([]);
     }
+    // Only git sync creates and deletes the kinds.
+    const kinds = (rules: Rule[]) => rules.find((r) => r.resources.includes("prompts"))?.verbs;
+    expect(kinds(clusterRole.rules)).toEqual(["get", "list", "watch", "patch"]);
+    const synced = await renderChart(["-f", join(chart, "ci", "gitsync-values.yaml")]);
+    const syncRole = find(synced, "ClusterRole", "llmops-controller")[0] as unknown as {
+      rules: Rule[];
+    };
+    expect(kinds(syncRole.rules)).toEqual(["get", "list", "watch", "patch", "create", "delete"]);
+
     const leader = find(all, "Role", "llmops-leader-election")[0] as unknown as {
       metadata: { namespace: string };
       rules: Rule[];

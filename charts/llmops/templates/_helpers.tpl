@@ -70,11 +70,11 @@ reconcilers (controller/reconcilers/**, controller/backends/**, controller/onlin
 controller/gitsync/), and nothing that lists or watches Secrets.
 */}}
 {{- define "llmops.namespacedRules" -}}
-# The four kinds: informers (list, watch), reads (get), finalizers and server-side apply (patch),
-# git sync applying and pruning them (create, delete).
+# The four kinds: informers (list, watch), reads (get), finalizers and annotations (patch); only
+# git sync creates and prunes them (server-side apply of a new object needs create).
 - apiGroups: [llmops.dev]
   resources: [prompts, experiments, trainingjobs, modeldeployments]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, patch{{ if .Values.gitSync.sources }}, create, delete{{ end }}]
 - apiGroups: [llmops.dev]
   resources: [prompts/status, experiments/status, trainingjobs/status, modeldeployments/status]
   verbs: [patch]
