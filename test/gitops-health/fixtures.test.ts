@@ -1,16 +1,18 @@
 // The Argo CD Lua health checks and kstatus against the objects gitops-health.test.ts captured from
-// the real controller (fixtures/, rewritten by LLMOPS_WRITE_GITOPS_FIXTURES=1), as a table: each
+// the real controller (the health checks' testdata/, rewritten by LLMOPS_WRITE_GITOPS_FIXTURES=1):
+// each kind's health_test.yaml run as Argo CD runs its own, and, as a table, each
 // captured object as it is, and changed the ways a GitOps tool meets them (a new generation the
 // controller has not reached yet, deletion, no status yet), plus rollout phases of a captured
 // ModelDeployment the live test does not reach. And the checker's Lua VM is Argo CD's: a status that
 // is not a health status reads Unknown, and the string library is not there.
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { checkHealth, gitopsHealthChecker, moduleDir, type HealthReport } from "./checker.js";
+import { parse } from "yaml";
+import { checkHealth, gitopsHealthChecker, luaDir, type HealthReport } from "./checker.js";
 import { expectations } from "./expectations.js";
 
 const execFileAsync = promisify(execFile);
@@ -24,8 +26,8 @@ type Fixture = {
 };
 
 async function fixture(kind: string, name: string): Promise<Fixture> {
-  const text = await readFile(join(moduleDir, "fixtures", `${kind.toLowerCase()}-${name}.json`));
-  return JSON.parse(text.toString()) as Fixture;
+  const text = await readFile(join(luaDir, "llmops.dev", kind, "testdata", `${name}.yaml`), "utf8");
+  return parse(text) as Fixture;
 }
 
 function variant(base: Fixture, suffix: string, change: (o: Fixture) => void): Fixture {
@@ -43,11 +45,21 @@ async function check(objects: Fixture[]): Promise<Map<string, HealthReport>> {
 }
 
 describe("Argo CD health checks and kstatus on the captured objects", () => {
-  it("every captured object reads as the live test saw it", async () => {
-    const files = await readdir(join(moduleDir, "fixtures"));
-    expect(files.sort()).toEqual(
-      expectations.map((e) => `${e.kind.toLowerCase()}-${e.name}.json`).sort(),
-    );
+  it("each kind's health_test.yaml passes, and says what the live test saw", async () => {
+    const binary = await gitopsHealthChecker();
+    const { stdout } = await execFileAsync(binary, ["-lua-dir", luaDir, "-health-tests"]);
+    expect(stdout).toContain(`${String(expectations.length)} health tests passed`);
+    for (const e of expectations) {
+      const file = await readFile(join(luaDir, "llmops.dev", e.kind, "health_test.yaml"), "utf8");
+      const { tests } = parse(file) as {
+        tests: { healthStatus: { status: string }; inputPath: string }[];
+      };
+      const test = tests.find((t) => t.inputPath === `testdata/${e.name}.yaml`);
+      expect([e.kind, e.name, test?.healthStatus.status]).toEqual([e.kind, e.name, e.argocd]);
+    }
+  });
+
+  it("every captured object reads as the live test saw it, in kstatus too", async () => {
     const reports = await check(
       await Promise.all(expectations.map((e) => fixture(e.kind, e.name))),
     );

@@ -4,7 +4,9 @@
 // each with kstatus, as Flux's health checks and `wait: true` do, and with our Argo CD Lua health
 // checks in gopher-lua, as Argo CD runs them. Nothing here writes a status by hand.
 //
-// LLMOPS_WRITE_GITOPS_FIXTURES=1 also saves the fetched objects to fixtures/ for fixtures.test.ts.
+// LLMOPS_WRITE_GITOPS_FIXTURES=1 also saves the fetched objects as the Argo CD health checks' test
+// data (deploy/argocd/resource_customizations/llmops.dev/<Kind>/testdata/<name>.yaml) and writes
+// each kind's health_test.yaml from what the scripts returned, Argo CD's own test layout.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,7 +21,8 @@ import {
   startControllerProcess,
   type ControllerProcess,
 } from "../support/controller-process.js";
-import { checkHealth, gitopsHealthChecker, moduleDir } from "./checker.js";
+import { stringify } from "yaml";
+import { checkHealth, gitopsHealthChecker, luaDir, type HealthReport } from "./checker.js";
 import { expectations } from "./expectations.js";
 
 interface Condition {
@@ -207,7 +210,7 @@ describe("GitOps tools read our status: kstatus and the Argo CD health checks", 
 
     if (process.env.LLMOPS_WRITE_GITOPS_FIXTURES === "1") {
       const list = JSON.parse(fetched.stdout) as { items: Live[] };
-      await writeFixtures(list.items);
+      await writeFixtures(list.items, reports);
     }
   }, 420_000);
 
@@ -486,10 +489,12 @@ function manifests(
   ];
 }
 
-/** Saves the fetched objects without what changes from run to run that health does not read. */
-async function writeFixtures(objects: Live[]): Promise<void> {
-  const dir = join(moduleDir, "fixtures");
-  await mkdir(dir, { recursive: true });
+/**
+ * Saves the fetched objects as Argo CD test data, without what changes from run to run that health
+ * does not read, and each kind's health_test.yaml with the health the scripts gave them.
+ */
+async function writeFixtures(objects: Live[], reports: HealthReport[]): Promise<void> {
+  const tests = new Map<string, { healthStatus: unknown; inputPath: string }[]>();
   for (const o of objects) {
     const { name, generation, deletionTimestamp } = o.metadata;
     const fixture = {
@@ -505,8 +510,29 @@ async function writeFixtures(objects: Live[]): Promise<void> {
       status: o.status,
     };
     const live = o.metadata.namespace;
-    const json = JSON.stringify(fixture, null, 2);
+    const json = JSON.stringify(fixture);
     const text = live === undefined || live === "" ? json : json.replaceAll(live, "demo");
-    await writeFile(join(dir, `${o.kind.toLowerCase()}-${name}.json`), `${text}\n`);
+    const dir = join(luaDir, "llmops.dev", o.kind, "testdata");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `${name}.yaml`), stringify(JSON.parse(text), { lineWidth: 0 }));
+    const report = reports.find((r) => r.kind === o.kind && r.name === name);
+    const health = report?.argocd ?? { status: "", message: "" };
+    const message =
+      live === undefined || live === "" ? health.message : health.message.replaceAll(live, "demo");
+    const list = tests.get(o.kind) ?? [];
+    list.push({
+      healthStatus: { status: health.status, message },
+      inputPath: `testdata/${name}.yaml`,
+    });
+    tests.set(o.kind, list);
+  }
+  for (const [kind, list] of tests) {
+    await writeFile(
+      join(luaDir, "llmops.dev", kind, "health_test.yaml"),
+      stringify(
+        { tests: list.sort((a, b) => a.inputPath.localeCompare(b.inputPath)) },
+        { lineWidth: 0 },
+      ),
+    );
   }
 }

@@ -5,8 +5,11 @@
 //
 // Usage: gitops-health -lua-dir deploy/argocd/resource_customizations [file.json ...]
 //
+//	gitops-health -lua-dir deploy/argocd/resource_customizations -health-tests
+//
 // Each input (a file, or stdin when none is given) is what `kubectl get -o json` prints: one object
-// or a List. The output is one JSON line per object, in input order.
+// or a List. The output is one JSON line per object, in input order. With -health-tests it runs
+// every <group>/<Kind>/health_test.yaml instead, as Argo CD's own tests of its health checks do.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 
 func main() {
 	luaDir := flag.String("lua-dir", "", "folder of Argo CD health checks laid out as <group>/<Kind>/health.lua")
+	healthTests := flag.Bool("health-tests", false, "run each <group>/<Kind>/health_test.yaml under -lua-dir")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: gitops-health -lua-dir DIR [file.json ...] (stdin when no file is given)")
 		flag.PrintDefaults()
@@ -29,6 +33,15 @@ func main() {
 	if *luaDir == "" {
 		fmt.Fprintln(os.Stderr, "gitops-health: -lua-dir is required (the folder holding <group>/<Kind>/health.lua)")
 		os.Exit(2)
+	}
+	if *healthTests {
+		ran, err := runHealthTests(*luaDir, os.Stdout)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gitops-health:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("%d health tests passed\n", ran)
+		return
 	}
 	if err := run(*luaDir, flag.Args(), os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "gitops-health:", err)
