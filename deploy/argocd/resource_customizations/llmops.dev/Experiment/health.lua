@@ -1,7 +1,7 @@
 -- Argo CD health of an llmops.dev Experiment, read from its kstatus conditions as Flux reads them:
 -- Stalled=True is Degraded (an invalid spec or dataset, or a run that failed for good),
--- Reconciling=True is Progressing (waiting for its Prompts, evaluating, analysing), Ready=True is
--- Healthy (Completed, or an online test that is live).
+-- Reconciling=True is Progressing (waiting for its Prompts, evaluating, analysing, an online test
+-- collecting outcomes), Ready=True is Healthy (Completed).
 -- Self-contained, as Argo CD runs each resource customization alone, without the string library.
 local function find(conditions, type)
   for _, c in ipairs(conditions or {}) do
