@@ -10,7 +10,7 @@ import { EventEmitter } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -262,7 +262,7 @@ async function runUp(flags: UpFlags, options: UpCommandOptions): Promise<void> {
       "preparing",
       "preparing the trainer's Python environment (trainer/setup-venv.sh; the first time is a ~3 GB download)",
     );
-    await runStreaming("bash", [join(packageRoot, "trainer", "setup-venv.sh")], out, stop.signal);
+    await prepareTrainerVenv(out, stop.signal);
     if (stopped()) return;
     await createBaseModels(dir, root, out, stop.signal);
     if (stopped()) return;
@@ -429,6 +429,28 @@ async function runStreaming(
       `${command} ${args.join(" ")} failed (exit ${String(code)}):\n${tail.join("\n")}`,
     );
   }
+}
+
+/**
+ * Makes or updates the trainer's venv with trainer/setup-venv.sh (idempotent: it returns at once
+ * when the venv is current). An installation without the script can still use a venv made
+ * elsewhere ($LLMOPS_TRAINER_VENV).
+ */
+async function prepareTrainerVenv(out: UpOutput, signal: AbortSignal): Promise<void> {
+  const script = join(packageRoot, "trainer", "setup-venv.sh");
+  if (existsSync(script)) {
+    await runStreaming("bash", [script], out, signal);
+    return;
+  }
+  for (const tool of ["llmops-train", "llmops-serve", "llmops-create-model"]) {
+    if (!existsSync(venvTool(tool))) {
+      throw new Error(
+        `the trainer's venv has no ${tool} (${venvTool(tool)}) and this installation has no trainer/setup-venv.sh to make it: ` +
+          "run llmops up from a checkout of the repository, or set LLMOPS_TRAINER_VENV to a venv with the llmops-trainer package installed",
+      );
+    }
+  }
+  out.detail(`using the trainer venv at ${dirname(dirname(venvTool("llmops-train")))}`);
 }
 
 /** The trainer venv's tools (the venv setup-venv.sh makes). */
