@@ -15,6 +15,8 @@ export interface RevisionState {
   replicas: number;
   /** Its own OpenAI-compatible base URL (`…/v1`), when known. */
   url?: string;
+  /** Why it does not answer, when the backend knows (a local server that exited, and its stderr). */
+  problem?: string;
 }
 
 export interface RevisionRequest {

@@ -127,9 +127,10 @@ describe("the local serving backend", () => {
     await mkdir(dir(), { recursive: true });
     // This test's own process: alive, but not running in the revision's directory.
     await writeFile(join(dir(), localServingFiles.pid), `${String(process.pid)}\n`);
-    expect((await backend.observe(object, context)).get("coder-1")).toEqual({
+    expect((await backend.observe(object, context)).get("coder-1")).toMatchObject({
       available: false,
       replicas: 0,
+      problem: expect.stringContaining(`pid ${String(process.pid)}) exited`) as unknown,
     });
   });
 
@@ -154,6 +155,28 @@ describe("the local serving backend", () => {
       message: expect.stringContaining(join(root, "models", "none")) as unknown,
     });
     expect(backend.checkModel(model)).toBeUndefined();
+  });
+
+  it("a server that exits says so, with the end of its stderr", async () => {
+    await writeFile(
+      join(root, "crash.mjs"),
+      `#!${process.execPath}\nconsole.error("loading weights");\nconsole.error("OSError: no config.json in models/a");\nprocess.exit(1);\n`,
+    );
+    await chmod(join(root, "crash.mjs"), 0o755);
+    const crashing = createLocalServing({
+      runsDir: join(root, ".llmops", "serving"),
+      localRoot: root,
+      command: [join(root, "crash.mjs")],
+    });
+    await crashing.ensure({ object, revision: "coder-1", model, replicas: 1 }, context);
+    const state = await until(async () => {
+      const s = (await crashing.observe(object, context)).get("coder-1");
+      return s?.problem !== undefined ? s : undefined;
+    });
+    expect(state.available).toBe(false);
+    expect(state.problem).toContain(
+      "exited: loading weights | OSError: no config.json in models/a",
+    );
   });
 
   it("a server command that is not executable is a terminal error naming it", async () => {

@@ -193,7 +193,21 @@ export function createLocalServing(options: LocalServingOptions): LocalServingBa
 
   const state = async (dir: string): Promise<RevisionState> => {
     const pid = await readPid(dir);
-    if (pid === undefined || !(await alive(pid, dir))) return { available: false, replicas: 0 };
+    if (pid === undefined) return { available: false, replicas: 0 };
+    if (!(await alive(pid, dir))) {
+      // Stopped on purpose removes the pid file: this one exited by itself.
+      const tail = (await readTail(join(dir, localServingFiles.stderr), 4096))
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .slice(-3)
+        .join(" | ")
+        .slice(-600);
+      return {
+        available: false,
+        replicas: 0,
+        problem: `its llmops-serve process (pid ${String(pid)}) exited${tail ? `: ${tail}` : ""} (log: ${join(dir, localServingFiles.stderr)})`,
+      };
+    }
     const port = await readPort(dir);
     if (port === undefined) return { available: false, replicas: 1 };
     const url = `http://${host}:${String(port)}/v1`;
@@ -357,9 +371,7 @@ async function writeAtomic(path: string, text: string): Promise<void> {
 }
 
 function errnoCode(err: unknown): string | undefined {
-  return typeof err === "object" && err !== null && "code" in err
-    ? String((err).code)
-    : undefined;
+  return typeof err === "object" && err !== null && "code" in err ? String(err.code) : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

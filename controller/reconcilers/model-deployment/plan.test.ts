@@ -86,6 +86,38 @@ describe("planModelDeployment", () => {
     expect(plan.step?.outcome.state).toBe("Ready");
   });
 
+  it("puts each revision's URL in status and the split, and says why a revision does not start", () => {
+    const plan = planModelDeployment({
+      object: object(
+        { stableRevision: "coder-old", phase: "Healthy" },
+        { strategy: { type: "Immediate" } },
+      ),
+      observed: {
+        ...observed({}),
+        deployments: new Map([
+          ["coder-old", { available: true, replicas: 3, url: "http://127.0.0.1:4001/v1" }],
+          [
+            desired,
+            { available: false, replicas: 0, problem: "its llmops-serve process exited: OOM" },
+          ],
+        ]),
+      },
+      now,
+    });
+    expect(plan.step?.status.revisions?.map((r) => [r.name, r.url])).toEqual([
+      ["coder-old", "http://127.0.0.1:4001/v1"],
+      [desired, undefined],
+    ]);
+    expect(plan.actions?.traffic).toEqual([
+      { revision: "coder-old", weight: 100, url: "http://127.0.0.1:4001/v1" },
+      { revision: desired, weight: 0 },
+    ]);
+    expect(plan.step?.outcome).toMatchObject({ state: "Progressing" });
+    expect(plan.step?.outcome.message).toContain(
+      `revision ${desired}: its llmops-serve process exited: OOM`,
+    );
+  });
+
   it("a TrainingJob that has not Succeeded waits (DependencyNotReady) and changes nothing", () => {
     const status = { stableRevision: "coder-old", phase: "Healthy" as const };
     const plan = planModelDeployment({

@@ -31,7 +31,10 @@ export interface ObservedModelDeployment {
    * The revisions that exist (Deployments, or local processes; see backends/serving): whether
    * each is available, its replicas, and its own base URL when known.
    */
-  deployments: ReadonlyMap<string, { available: boolean; replicas: number; url?: string }>;
+  deployments: ReadonlyMap<
+    string,
+    { available: boolean; replicas: number; url?: string; problem?: string }
+  >;
   /** The route's status.parents conditions, when a Gateway controller reported them. */
   routeParents: readonly { type: string; status: string; reason?: string; message?: string }[];
 }
@@ -185,12 +188,22 @@ export function materialize(options: {
     },
     step: {
       status: next,
-      outcome: decision.outcome,
+      outcome: withProblem(decision.outcome, observed.deployments.get(desired)?.problem, desired),
       conditions: routeConditions(observed),
       events: decision.events.map((e) => ({ ...e, action: "Rollout" })),
       ...(decision.requeueAfter !== undefined ? { requeueAfter: decision.requeueAfter } : {}),
     },
   };
+}
+
+/** A rollout waiting on a revision says what the serving backend knows is wrong with it. */
+function withProblem(
+  outcome: Step["outcome"],
+  problem: string | undefined,
+  revision: string,
+): Step["outcome"] {
+  if (problem === undefined || outcome.state !== "Progressing") return outcome;
+  return { ...outcome, message: `${outcome.message}; revision ${revision}: ${problem}` };
 }
 
 /** The Gateway's verdict on the route (Accepted, ResolvedRefs), when one reported it. */
