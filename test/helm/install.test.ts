@@ -228,10 +228,12 @@ describe("helm install / upgrade / uninstall, and the chart's ServiceAccount is 
   /** `llmops controller` run here with only the ServiceAccount's token. */
   async function startController(
     namespaces: string,
+    configFile?: string,
   ): Promise<{ process: ControllerProcess; progressPort: number; apiPort: number }> {
     const progressPort = await freePort();
     const apiPort = await freePort();
     const process = await startControllerProcess(system, [
+      ...(configFile === undefined ? [] : ["--config", configFile]),
       "--kubeconfig",
       saKubeconfig,
       "--namespaces",
@@ -683,6 +685,99 @@ describe("helm install / upgrade / uninstall, and the chart's ServiceAccount is 
       args: d.spec.template.spec.containers[0]?.args ?? [],
     };
   }
+
+  it("git sync as the ServiceAccount: the chart's config file, its Secret by name, the status ConfigMap, apply and prune", async () => {
+    // A repository the controller (running here) can clone: a local path is a valid source URL.
+    const repo = join(work, "repo");
+    const git = (...args: string[]) => execFileAsync("git", args, { cwd: repo });
+    await execFileAsync("git", ["init", "-q", "-b", "main", repo]);
+    await git("config", "user.email", "test@llmops.dev");
+    await git("config", "user.name", "test");
+    const synced = promptManifest("team-a", openai.baseURL);
+    synced.metadata = { name: "synced", namespace: "team-a" };
+    await execFileAsync("mkdir", ["-p", join(repo, "specs")]);
+    await writeFile(join(repo, "specs", "synced.yaml"), stringify(synced));
+    await git("add", ".");
+    await git("commit", "-q", "-m", "a prompt");
+    const secret = await k([
+      "create",
+      "secret",
+      "generic",
+      "git-credentials",
+      "-n",
+      system,
+      "--from-literal=username=git",
+      "--from-literal=password=not-needed-for-a-local-path",
+    ]);
+    expect(secret.code, secret.stderr).toBe(0);
+    const source = {
+      name: "main",
+      url: repo,
+      branch: "main",
+      paths: ["specs/"],
+      interval: "2s",
+      targetNamespace: "team-a",
+      secretRef: { name: "git-credentials" },
+    };
+    const upgrade = await h([
+      "upgrade",
+      release,
+      chart,
+      "-n",
+      system,
+      "--set",
+      "watchNamespaces={team-a}",
+      "--set-json",
+      `gitSync.sources=${JSON.stringify([source])}`,
+      "--wait",
+      "--timeout=3m",
+    ]);
+    expect(upgrade.code, upgrade.stderr).toBe(0);
+    expect(await canI("get", "secrets/git-credentials", "-n", system)).toBe("yes");
+    expect(await canI("get", "secrets/other", "-n", system)).toBe("no");
+
+    // The controller reads the config file the chart mounts, with its clone directory here.
+    const rendered = await k(["get", "configmap", "llmops-config", "-n", system, "-o", "json"]);
+    const configMap = JSON.parse(rendered.stdout) as { data: Record<string, string> };
+    const config = parse(configMap.data["config.yaml"] ?? "") as { gitSync: { cacheDir: string } };
+    expect(config.gitSync.cacheDir).toBe("/var/cache/llmops/git");
+    config.gitSync.cacheDir = join(work, "git-cache");
+    const configFile = join(work, "config.yaml");
+    await writeFile(configFile, stringify(config));
+    saKubeconfig = await serviceAccountKubeconfig();
+    const controller = await startController("team-a", configFile);
+    const logs = () => controller.process.output.join("").slice(-4000);
+    await eventually(
+      () => `the synced Prompt is Ready; controller:\n${logs()}`,
+      async () => {
+        const got = await k(["get", "prompt", "synced", "-n", "team-a", "-o", "json"]);
+        if (got.code !== 0) return undefined;
+        const prompt = JSON.parse(got.stdout) as {
+          status?: { conditions?: { type: string; status: string }[] };
+        };
+        return prompt.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+          ? true
+          : undefined;
+      },
+      90_000,
+    );
+    const status = await k(["get", "configmap", "llmops-sync-main", "-n", system, "-o", "json"]);
+    expect(status.code, status.stderr).toBe(0);
+
+    // Removed from git: pruned.
+    await git("rm", "-q", "specs/synced.yaml");
+    await git("commit", "-q", "-m", "no prompt");
+    await eventually(
+      () => `the synced Prompt is pruned; controller:\n${logs()}`,
+      async () => {
+        const got = await k(["get", "prompt", "synced", "-n", "team-a"]);
+        return got.code !== 0 && got.stderr.includes("NotFound") ? true : undefined;
+      },
+      90_000,
+    );
+    expect(controller.process.output.join("")).not.toMatch(/forbidden/i);
+    await killAll(processes);
+  }, 300_000);
 
   it("uninstall keeps the CRDs and the users' objects", async () => {
     const uninstall = await h(["uninstall", release, "-n", system, "--wait", "--timeout=2m"]);
