@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { checkHealth, gitopsHealthChecker, luaDir, type HealthReport } from "./checker.js";
 import { expectations } from "./expectations.js";
@@ -45,6 +45,11 @@ async function check(objects: Fixture[]): Promise<Map<string, HealthReport>> {
 }
 
 describe("Argo CD health checks and kstatus on the captured objects", () => {
+  // A cold build (an empty Go module cache, a loaded machine) takes minutes; tests only run it.
+  beforeAll(async () => {
+    await gitopsHealthChecker();
+  }, 600_000);
+
   it("each kind's health_test.yaml passes, and says what the live test saw", async () => {
     const binary = await gitopsHealthChecker();
     const { stdout } = await execFileAsync(binary, ["-lua-dir", luaDir, "-health-tests"]);
