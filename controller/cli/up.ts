@@ -588,6 +588,9 @@ async function watchObjects(
   intervalMs: number,
   signal: AbortSignal,
 ): Promise<void> {
+  // The apiserver answers 429 for a moment after it starts ("storage is (re)initializing"): only
+  // a failure that lasts is worth a line.
+  let failures = 0;
   while (!signal.aborted) {
     try {
       const next = new Map<string, ObjectSummary>();
@@ -599,9 +602,11 @@ async function watchObjects(
         }
       }
       out.update(next);
+      failures = 0;
     } catch (err: unknown) {
       if (isAborted(signal)) break;
-      out.detail(`reading objects failed: ${errorMessage(err)}`);
+      failures++;
+      if (failures === 5) out.detail(`reading objects keeps failing: ${errorMessage(err)}`);
     }
     await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
   }

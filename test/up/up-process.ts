@@ -22,9 +22,17 @@ export interface UpProcess {
   events: UpEvent[];
   /** stderr and stdout lines that are not JSON, for failure messages. */
   other: string[];
+  /** Every stdout and stderr line, in order. */
+  lines: string[];
   exited: Promise<number | null>;
   /** Resolves with the first event (already seen or still to come) that `match` accepts. */
   waitFor: (what: string, match: (e: UpEvent) => boolean, timeoutMs: number) => Promise<UpEvent>;
+  /** The same for a line of output (the plain-text view). */
+  waitForLine: (
+    what: string,
+    match: (line: string) => boolean,
+    timeoutMs: number,
+  ) => Promise<string>;
 }
 
 // The same main() bin/llmops.js runs, from the TypeScript source: dist/ is built by `npm ci`, but
@@ -32,8 +40,12 @@ export interface UpProcess {
 const entry =
   'import("./controller/main.ts").then((m) => m.main(["node", "llmops", ...process.argv.slice(1)])).then((code) => { process.exitCode = code; })';
 
-/** Starts `llmops up <args> -o json` in `cwd`. */
-export function startUp(cwd: string, args: readonly string[]): UpProcess {
+/** Starts `llmops up <args> -o json` (or, with `json: false`, the plain-text view) in `cwd`. */
+export function startUp(
+  cwd: string,
+  args: readonly string[],
+  options: { json?: boolean } = {},
+): UpProcess {
   const child = spawn(
     process.execPath,
     [
@@ -43,15 +55,16 @@ export function startUp(cwd: string, args: readonly string[]): UpProcess {
       entry.replace("./controller/main.ts", join(repositoryRoot, "controller/main.ts")),
       "up",
       ...args,
-      "-o",
-      "json",
+      ...(options.json === false ? [] : ["-o", "json"]),
     ],
     { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OMP_NUM_THREADS: "1" } },
   );
   const events: UpEvent[] = [];
   const other: string[] = [];
+  const lines: string[] = [];
   const waiters = new Set<() => void>();
   createInterface({ input: child.stdout }).on("line", (line) => {
+    lines.push(line);
     try {
       events.push(JSON.parse(line) as UpEvent);
     } catch {
@@ -60,6 +73,8 @@ export function startUp(cwd: string, args: readonly string[]): UpProcess {
     for (const wake of waiters) wake();
   });
   createInterface({ input: child.stderr }).on("line", (line) => {
+    lines.push(line);
+    for (const wake of waiters) wake();
     other.push(line);
     if (other.length > 200) other.shift();
   });
@@ -106,7 +121,18 @@ export function startUp(cwd: string, args: readonly string[]): UpProcess {
       waiters.add(check);
       check();
     });
-  return { child, events, other, exited, waitFor };
+  const waitForLine = async (what: string, match: (line: string) => boolean, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = lines.find(match);
+      if (found !== undefined) return found;
+      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+        throw new Error(`no line for ${what}; output:\n${lines.slice(-40).join("\n")}`);
+      }
+      await sleep(100);
+    }
+  };
+  return { child, events, other, lines, exited, waitFor, waitForLine };
 }
 
 /** Every live process whose command line or working directory names `root`. */
