@@ -22,7 +22,12 @@ import { revisionHeader } from "../../controller/backends/traffic/local-proxy.js
 import type { KubeClient } from "../../controller/kube/client.js";
 import { installCrds } from "../validate/install-crds.js";
 import { eventually, memoryLogger, newClient } from "../runtime/helpers.js";
-import { createTestNamespace, deleteTestNamespace, testKubeConfig } from "../support/cluster.js";
+import {
+  createTestNamespace,
+  deleteTestNamespace,
+  kubectl,
+  testKubeConfig,
+} from "../support/cluster.js";
 import {
   killAll,
   startControllerProcess,
@@ -209,6 +214,16 @@ describe("ModelDeployment on the local serving backend: real processes, real pro
         url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1$/) as unknown,
       }),
     ]);
+    // kubectl explain documents both URLs.
+    for (const [field, words] of [
+      ["status.url", "Where clients send requests"],
+      ["status.revisions.url", "own OpenAI-compatible base URL"],
+      ["spec.model.path", "relative to the controller's --local-root"],
+    ] as const) {
+      const explained = await kubectl(["explain", `modeldeployment.${field}`]);
+      expect(explained.code, explained.stderr).toBe(0);
+      expect(explained.stdout.replace(/\s+/g, " ")).toContain(words);
+    }
     const aURL = first.status?.revisions?.[0]?.url ?? "";
     expect(aURL).not.toBe(proxy);
     const aPid = await pidOf(a);
