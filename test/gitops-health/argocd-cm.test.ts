@@ -29,6 +29,16 @@ describe("the argocd-cm patch", () => {
     ]);
   });
 
+  it("the four scripts share one kstatus reading, word for word (Argo CD runs each alone)", async () => {
+    const shared = [...(await healthScripts()).values()].map((script) => {
+      const start = script.indexOf("local function find(");
+      const end = script.indexOf("\nend\n", script.indexOf("local function kstatus(obj)"));
+      return start === -1 || end === -1 ? "" : script.slice(start, end);
+    });
+    expect(shared[0]).toContain("local function kstatus(obj)");
+    for (const block of shared) expect(block).toBe(shared[0]);
+  });
+
   it("patches a live argocd-cm with kubectl, keeping the keys already there", async () => {
     const created = await kubectl([
       "create",
