@@ -16,6 +16,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY crds ./crds
 COPY controller ./controller
+# The trainer's sources and venv script ship in the package (the files field) for `llmops up`.
+COPY trainer/setup-venv.sh trainer/pyproject.toml trainer/README.md ./trainer/
+COPY trainer/src/llmops_trainer/ ./trainer/src/llmops_trainer/
 RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
  && npm pack --ignore-scripts --pack-destination /pack
 

@@ -69,14 +69,23 @@ describe("the npm package the image installs", () => {
     if (dir !== "") await rm(dir, { recursive: true, force: true });
   });
 
-  it("holds bin/, dist/ and crds/ (the files field), and production dependencies only", async () => {
+  it("holds what the files field names (bin/, dist/, crds/ …), no sources, production dependencies only", async () => {
     const root = join(app, "node_modules", "llmops");
-    expect(packageJson.files).toEqual(["bin", "dist", "crds"]);
+    expect(packageJson.files.slice(0, 3)).toEqual(["bin", "dist", "crds"]);
+    for (const entry of packageJson.files) {
+      // A glob entry (trainer/src/llmops_trainer/*.py) is checked by its directory.
+      const path = entry.includes("*") ? dirname(entry) : entry;
+      expect(existsSync(join(root, path)), `${entry} is in the package`).toBe(true);
+    }
     expect(existsSync(join(root, "dist", "main.js"))).toBe(true);
     expect((await readdir(join(root, "crds"))).sort()).toEqual(
       (await readdir(join(repositoryRoot, "crds"))).sort(),
     );
-    expect(existsSync(join(root, "controller")), "sources are not shipped").toBe(false);
+    const shipped = await readdir(root, { recursive: true });
+    expect(
+      shipped.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")),
+      "TypeScript sources are not shipped",
+    ).toEqual([]);
     for (const dep of Object.keys(packageJson.dependencies)) {
       expect(existsSync(join(app, "node_modules", dep)), `${dep} is installed`).toBe(true);
     }
@@ -128,6 +137,14 @@ describe("the npm package the image installs", () => {
     for (const path of copied) {
       expect(ignore, `.dockerignore lets ${path} through`).toContain(`!${path.replace(/\/$/, "")}`);
       expect(existsSync(join(repositoryRoot, path)), `${path} exists`).toBe(true);
+    }
+    // The build stage has everything the files field packs, so the image's tarball is this one.
+    for (const entry of packageJson.files) {
+      if (entry === "dist") continue; // built in the stage
+      expect(
+        copied.some((path) => entry === path.replace(/\/$/, "") || entry.startsWith(path)),
+        `the Dockerfile copies ${entry}`,
+      ).toBe(true);
     }
   });
 });
