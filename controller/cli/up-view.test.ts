@@ -102,9 +102,19 @@ describe("summarize", () => {
       obj: {
         kind: "ModelDeployment",
         metadata: meta("md"),
-        status: { phase: "Healthy", stableRevision: "md-aaaaaaaa11", ...ready("True") },
+        status: {
+          phase: "Healthy",
+          stableRevision: "md-aaaaaaaa11",
+          url: "http://127.0.0.1:40123/v1",
+          ...ready("True"),
+        },
       },
-      want: { canaryWeight: undefined, detail: "aaaaaaaa11 100%", reason: undefined },
+      want: {
+        canaryWeight: undefined,
+        detail: "aaaaaaaa11 100%",
+        reason: undefined,
+        url: "http://127.0.0.1:40123/v1",
+      },
     },
   ];
   it.each(rows)("$name", ({ obj, want }) => {
@@ -175,6 +185,16 @@ describe("renderTable", () => {
       status: { version: 1, ...ready("True") },
     }),
     summarize({
+      kind: "ModelDeployment",
+      metadata: meta("base"),
+      status: {
+        phase: "Healthy",
+        stableRevision: "base-aaaaaaaa11",
+        url: "http://127.0.0.1:4000/v1",
+        ...ready("True"),
+      },
+    }),
+    summarize({
       kind: "TrainingJob",
       metadata: meta("tj"),
       status: {
@@ -186,14 +206,15 @@ describe("renderTable", () => {
   ];
 
   it("one row per object in kind order, bars for progress and canary weight, reasons under rows that are not Ready", () => {
-    const lines = renderTable(objects, { width: 200, header: ["llmops up: 3 objects"] });
+    const lines = renderTable(objects, { width: 200, header: ["llmops up: 4 objects"] });
     expect(lines).toEqual([
-      "llmops up: 3 objects",
-      "KIND/NAME           READY    PHASE        PROGRESS",
-      "Prompt/triage       True     v1",
-      "TrainingJob/tj      True     Succeeded    [████████████████████] 100% step 200/200, loss 0.05",
-      "ModelDeployment/md  False    Progressing  [██████████░░░░░░░░░░] canary bbbbbbbb22 at 50%",
-      "                    ↳ Progressing: waiting for the analysis",
+      "llmops up: 4 objects",
+      "KIND/NAME             READY    PHASE        PROGRESS",
+      "Prompt/triage         True     v1",
+      "TrainingJob/tj        True     Succeeded    [████████████████████] 100% step 200/200, loss 0.05",
+      "ModelDeployment/base  True     Healthy      aaaaaaaa11 100%  http://127.0.0.1:4000/v1",
+      "ModelDeployment/md    False    Progressing  [██████████░░░░░░░░░░] canary bbbbbbbb22 at 50%",
+      "                      ↳ Progressing: waiting for the analysis",
     ]);
   });
 

@@ -32,6 +32,8 @@ export interface ObjectSummary {
   detail?: string;
   /** ModelDeployments: the canary's share of traffic, in percent. */
   canaryWeight?: number;
+  /** ModelDeployments: where clients send requests (status.url). */
+  url?: string;
 }
 
 const kindOrder = ["Prompt", "Experiment", "TrainingJob", "ModelDeployment"];
@@ -143,6 +145,9 @@ export function summarize(obj: ViewedObject): ObjectSummary {
       } else if (stable !== undefined) {
         summary.detail = `${shortRevision(stable)} 100%`;
       }
+      // Where clients send requests (the local proxy, or the route), once the controller knows.
+      const url = str(status?.url);
+      if (url !== undefined) summary.url = url;
       if (canary !== undefined) {
         const step = num(status?.currentStep);
         const stepText = step !== undefined ? `, step ${String(step)}` : "";
@@ -222,7 +227,7 @@ export function renderTable(summaries: readonly ObjectSummary[], options: TableO
       row.canaryWeight !== undefined ? `${progressBar(row.canaryWeight / 100, 20)} ` : "";
     lines.push(
       truncate(
-        `${pad(names[i] ?? "", nameWidth)}  ${pad(row.ready, 7)}  ${pad(row.phase ?? "", phaseWidth)}  ${bar}${weightBar}${row.detail ?? ""}`.trimEnd(),
+        `${pad(names[i] ?? "", nameWidth)}  ${pad(row.ready, 7)}  ${pad(row.phase ?? "", phaseWidth)}  ${bar}${weightBar}${row.detail ?? ""}${row.url !== undefined ? `  ${row.url}` : ""}`.trimEnd(),
         options.width,
       ),
     );
