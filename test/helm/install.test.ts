@@ -229,6 +229,7 @@ describe("helm install / upgrade / uninstall, and the chart's ServiceAccount is 
   async function startController(
     namespaces: string,
     configFile?: string,
+    extra: string[] = [],
   ): Promise<{ process: ControllerProcess; progressPort: number; apiPort: number }> {
     const progressPort = await freePort();
     const apiPort = await freePort();
@@ -248,6 +249,7 @@ describe("helm install / upgrade / uninstall, and the chart's ServiceAccount is 
       `127.0.0.1:${String(progressPort)}`,
       "--api-addr",
       `127.0.0.1:${String(apiPort)}`,
+      ...extra,
     ]);
     processes.push(process);
     await eventually(
@@ -602,6 +604,8 @@ describe("helm install / upgrade / uninstall, and the chart's ServiceAccount is 
       "watchNamespaces={team-a}",
       "--set",
       "logLevel=debug",
+      "--set",
+      "priceTable=llmops-system/llm-prices",
       "--wait",
       "--timeout=3m",
     ]);
@@ -667,11 +671,34 @@ describe("helm install / upgrade / uninstall, and the chart's ServiceAccount is 
     expect(await canI("list", "secrets", "-n", "team-a")).toBe("no");
     expect(await canI("*", "*", "-n", "team-a")).toBe("no");
 
+    // The price table in a namespace that is not watched: that one ConfigMap, by name.
+    expect(await canI("get", "configmaps/llm-prices", "-n", system)).toBe("yes");
+    expect(await canI("get", "configmaps/other", "-n", system)).toBe("no");
+    await applyAll([
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "llm-prices", namespace: system },
+        data: { "prices.yaml": "model-weak: { inputPerMillion: 1000000, outputPerMillion: 0 }\n" },
+      },
+    ]);
+
     // And the Roles are enough: the four kinds again, in the watched namespace.
     saKubeconfig = await serviceAccountKubeconfig();
-    const controller = await startController("team-a");
+    const controller = await startController("team-a", undefined, [
+      "--price-table",
+      "llmops-system/llm-prices",
+    ]);
     await reconcileFourKinds("team-a", "n", controller);
     await killAll(processes);
+    // The Experiment was priced from that table ($1 per input token of model-weak).
+    const priced = await client.get<
+      KubeObject & { status?: { results?: { variant: string; costUSD?: number }[] } }
+    >(ExperimentType, { namespace: "team-a", name: "ab-n" });
+    const baselineCost =
+      priced.status?.results?.find((r) => r.variant === "baseline")?.costUSD ?? 0;
+    expect(baselineCost).toBeGreaterThan(0);
+    expect(Number.isInteger(baselineCost)).toBe(true);
   }, 480_000);
 
   async function deploymentState(): Promise<{ generation: number; args: string[] }> {
