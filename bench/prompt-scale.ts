@@ -138,6 +138,11 @@ function procStat(pid: number): { cpuSeconds: number; rssMiB: number } {
   };
 }
 
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? "0") / 1024;
+}
+
 function metricValue(text: string, name: string, labels = ""): number {
   let sum = 0;
   for (const line of text.split("\n")) {
@@ -416,7 +421,10 @@ async function main(): Promise<void> {
           },
         },
         memory: {
-          rssMiB: round(final.rssMiB, 1),
+          // Settled: at the end of the idle phase (V8's memory reducer has run by then).
+          rssSettledMiB: round(afterIdle.rssMiB, 1),
+          rssAfterChangesMiB: round(final.rssMiB, 1),
+          rssPeakMiB: round(peakRssMiB(c.child.pid ?? 0), 1),
           heapUsedMiB: round(
             metricValue(changeMetrics, "nodejs_heap_size_used_bytes") / 1048576,
             1,
@@ -443,9 +451,9 @@ function subtractHistogram(after: string, before: string, name: string): string 
   const counts = (text: string) => {
     const out = new Map<string, number>();
     for (const line of text.split("\n")) {
-      const m = new RegExp(`^${name}_bucket\\{.*kind="Prompt".*le="([^"]+)".*\\} (\\S+)$`).exec(
-        line,
-      );
+      // prom-client writes `le` first; either order is accepted.
+      if (!line.startsWith(`${name}_bucket{`) || !line.includes('kind="Prompt"')) continue;
+      const m = /le="([^"]+)".*\} (\S+)$/.exec(line);
       if (m) out.set(m[1] ?? "", Number(m[2]));
     }
     return out;

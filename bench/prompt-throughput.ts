@@ -10,7 +10,8 @@
 // running as its own process. Baseline and controller alternate for BENCH_ROUNDS rounds (fresh
 // objects each round) and the median ratio is reported with every round's, so load from other
 // processes on the machine hits both sides alike. Then more Prompts are added until BENCH_WATCHED
-// are watched, and the controller's RSS is read from /proc.
+// are watched, and the controller's RSS is read from /proc: settled (see settledRssMiB), right
+// after the last Prompt became Ready, and its peak (VmHWM).
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -177,10 +178,30 @@ function readyCounter(client: KubeClient, namespace: string, signal: AbortSignal
   };
 }
 
-function rssMiB(pid: number): number {
+function rssMiB(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
   const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? "0");
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? "0");
   return kb / 1024;
+}
+
+/**
+ * RSS once the controller has settled: V8 keeps the young generation it grew during a burst of
+ * reconciles until its memory reducer runs (about a minute and a half of quiet later), so RSS
+ * read right after the burst is the burst's, not what the watched objects cost. Waits at least
+ * `minMs`, then until RSS has not moved by more than 1 MiB for 30 s, at most `maxMs` in all.
+ */
+async function settledRssMiB(pid: number, minMs = 120_000, maxMs = 300_000): Promise<number> {
+  const start = Date.now();
+  let last = rssMiB(pid);
+  let stableSince = start;
+  for (;;) {
+    await sleep(5000);
+    const now = rssMiB(pid);
+    if (Math.abs(now - last) > 1) stableSince = Date.now();
+    last = now;
+    const elapsed = Date.now() - start;
+    if (elapsed >= maxMs || (elapsed >= minMs && Date.now() - stableSince >= 30_000)) return last;
+  }
 }
 
 async function main(): Promise<void> {
@@ -280,9 +301,12 @@ async function main(): Promise<void> {
       );
       await managed.atLeast(Math.max(watched, reconciled));
       await sleep(3000);
-      const rss = rssMiB(controller.pid ?? 0);
+      const rssJustAfter = rssMiB(controller.pid ?? 0);
+      const rss = await settledRssMiB(controller.pid ?? 0);
+      const peakRss = rssMiB(controller.pid ?? 0, "VmHWM");
       const metrics = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
       const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? "0");
+      const heapTotal = Number(/^nodejs_heap_size_total_bytes (\S+)/m.exec(metrics)?.[1] ?? "0");
       const ratios = rounds.map((r) => r.ratio);
 
       const result = {
@@ -298,7 +322,10 @@ async function main(): Promise<void> {
         ),
         watchedPrompts: Math.max(watched, reconciled),
         controllerRssMiB: Number(rss.toFixed(1)),
+        controllerRssJustAfterReadyMiB: Number(rssJustAfter.toFixed(1)),
+        controllerPeakRssMiB: Number(peakRss.toFixed(1)),
         controllerHeapUsedMiB: Number((heapUsed / 1048576).toFixed(1)),
+        controllerHeapTotalMiB: Number((heapTotal / 1048576).toFixed(1)),
         controllerNodeOptions,
       };
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -87,7 +87,7 @@ export class KubeTransport {
       this.auth = undefined;
       response = await this.send(req, { stream: false });
     }
-    const text = await response.body.text().catch((err: unknown) => {
+    const text = await readText(response.body).catch((err: unknown) => {
       throw new TransientError(`${req.what}: reading the response failed: ${errorMessage(err)}`, {
         cause: err,
       });
@@ -256,6 +256,18 @@ export class KubeTransport {
     this.auth = state;
     return state;
   }
+}
+
+/**
+ * The body as text, decoded chunk by chunk. Not body.text(): that joins every chunk into one
+ * Buffer first, and a list page is megabytes — allocations that size come from malloc's heap, which
+ * glibc does not give back once it is fragmented.
+ */
+async function readText(body: AsyncIterable<Buffer | Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of body) text += decoder.decode(chunk, { stream: true });
+  return text + decoder.decode();
 }
 
 function parseJson(text: string): unknown {

@@ -3,6 +3,7 @@ import type { StoredObject } from "../kube/resources.js";
 import {
   StringPool,
   childDigest,
+  childDigestOf,
   childUpToDate,
   childView,
   compactObject,
@@ -56,12 +57,14 @@ const desired = {
 describe("childView and childUpToDate", () => {
   const view = childView(new StringPool());
 
-  it("keeps identity, ownership, labels and a digest; drops data and managedFields", () => {
+  it("keeps identity, the controller and a digest; drops data, labels and managedFields", () => {
     const cached = view(storedConfigMap(desired.data));
     expect(cached.data).toBeUndefined();
     expect(cached.metadata.managedFields).toBeUndefined();
+    expect(cached.metadata.labels).toBeUndefined();
     expect(cached.metadata.ownerReferences).toEqual([owner]);
-    expect((cached as { [childDigest]?: string })[childDigest]).toBe(contentDigest(desired));
+    expect((cached as { [childDigest]?: string })[childDigest]).toBe(childDigestOf(desired));
+    expect(contentDigest(desired)).toBe(contentDigest(storedConfigMap(desired.data)));
   });
 
   const rows: { name: string; cached: StoredObject | undefined; want: boolean }[] = [

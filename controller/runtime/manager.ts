@@ -90,6 +90,8 @@ export class Manager {
   private termHandlers: (() => void)[] = [];
   /** Child-view informers (OwnedType.contentDigest) by type and namespace: what getChild reads. */
   private readonly childInformers = new Map<string, Informer>();
+  /** Informers that cache a view, not whole objects (metadataOnly, contentDigest). */
+  private readonly viewInformers = new Set<Informer>();
   /** Shared strings of child views (primary transforms bring their own pool). */
   private readonly childStrings = new StringPool();
   private readonly controllers = new Map<string, Controller>();
@@ -118,7 +120,8 @@ export class Manager {
       list: <T extends KubeObject>(type: ResourceType, opts: { namespace?: string } = {}) => {
         const found: StoredObject<T>[] = [];
         for (const informer of this.informers.values()) {
-          if (!sameType(informer.type, type)) continue;
+          // Views (metadata only, child digests) are not objects of the type as readers expect.
+          if (!sameType(informer.type, type) || this.viewInformers.has(informer)) continue;
           for (const obj of informer.list()) {
             if (opts.namespace === undefined || obj.metadata.namespace === opts.namespace) {
               found.push(obj as StoredObject<T>);
@@ -279,6 +282,7 @@ export class Manager {
     // ended, and the new term starts from a full list.
     this.informers.clear();
     this.childInformers.clear();
+    this.viewInformers.clear();
     this.controllers.clear();
     // Shared informers are the exception: they keep running, and this term reads them too.
     for (const [id, informer] of this.shared) this.informers.set(id, informer);
@@ -441,8 +445,10 @@ export class Manager {
           ...(narrow.contentDigest ? { transform: childView(this.childStrings) } : {}),
         });
         this.informers.set(id, informer);
-        if (narrow.contentDigest)
+        if (narrow.metadataOnly || narrow.contentDigest) this.viewInformers.add(informer);
+        if (narrow.contentDigest) {
           this.childInformers.set(childInformerKey(type, namespace), informer);
+        }
       }
       return informer;
     });

@@ -112,6 +112,46 @@ describe("CallJournal", () => {
     expect(s.writes).toHaveLength(before); // nothing left to write: the caller deletes the journal
   });
 
+  it("with concurrent writes, a claim goes out at once and a result rides every write until one is stored", async () => {
+    const writes: JournalWrite[] = [];
+    const settle: { resolve: () => void; reject: (error: Error) => void }[] = [];
+    const journal = new CallJournal(
+      "run",
+      "b1",
+      (w) => {
+        writes.push(w);
+        return new Promise<void>((resolve, reject) => settle.push({ resolve, reject }));
+      },
+      { maxConcurrentWrites: 2 },
+    );
+    const a = journal.claim("v/1/0");
+    const b = journal.claim("v/2/0");
+    // b did not wait for a's write: both are in flight, the later one carrying both claims.
+    expect(writes.map((w) => w.claims)).toEqual([["v/1/0"], ["v/1/0", "v/2/0"]]);
+    settle[1]?.resolve();
+    await b;
+    settle[0]?.resolve();
+    await a;
+    journal.complete(record("v/1/0"));
+    const c = journal.claim("v/3/0");
+    expect(writes[2]?.records.map((r) => r.key)).toEqual(["v/1/0"]);
+    settle[2]?.reject(new Error("lost"));
+    await expect(c).rejects.toThrow("lost");
+    // Write 2 was not stored, so write 3 carries the result again; once stored, it is dropped.
+    const d = journal.claim("v/4/0");
+    expect(writes[3]?.records.map((r) => r.key)).toEqual(["v/1/0"]);
+    settle[3]?.resolve();
+    await d;
+    const e = journal.claim("v/5/0");
+    expect(writes[4]?.records).toEqual([]);
+    settle[4]?.resolve();
+    await e;
+    expect(writes.map((w) => w.seq)).toEqual([0, 1, 2, 3, 4]);
+    const saved = journal.saved();
+    settle[5]?.resolve();
+    expect(await saved).toBe(4); // v/2, v/3 (its claim failed), v/4, v/5
+  });
+
   it("names objects by experiment, batch and sequence", () => {
     expect(journalObjectName("ab", { batch: "3f2a1c", seq: 7 })).toBe("ab-journal-3f2a1c-7");
   });

@@ -121,10 +121,16 @@ export function recoverJournal(
 /** Coalescing writer of one batch's journal. */
 export class CallJournal {
   private readonly claims = new Set<string>();
-  /** Results not yet written to the journal. */
-  private pending: ResultRecord[] = [];
+  /**
+   * Results not yet in a write that was stored, in the order they came back: each goes out with
+   * every write until one of those is stored (with one write at a time: the results since the
+   * previous write).
+   */
+  private readonly unconfirmed = new Set<ResultRecord>();
   private waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  private writing: Promise<void> | null = null;
+  private readonly maxWrites: number;
+  private inFlight = 0;
+  private idle: (() => void)[] = [];
   private dirty = false;
   private seq = 0;
 
@@ -133,7 +139,19 @@ export class CallJournal {
     /** Short and unique among this Experiment's batches (part of object names). */
     private readonly batch: string,
     private readonly write: (write: JournalWrite) => Promise<void>,
-  ) {}
+    options: {
+      /**
+       * Writes in flight at once (default 1). With more, a claim that arrives while a write is
+       * stored goes out at once instead of waiting for it: a call waits about one write for its
+       * claim instead of one and a half. Safe with any number: a write carries every open claim
+       * and every result no stored write has carried yet, and recovery takes each batch's claims
+       * from its highest sequence number.
+       */
+      maxConcurrentWrites?: number;
+    } = {},
+  ) {
+    this.maxWrites = Math.max(1, options.maxConcurrentWrites ?? 1);
+  }
 
   /** Writes made so far. */
   get writes(): number {
@@ -153,7 +171,7 @@ export class CallJournal {
   /** A claimed call finished with `record`: kept with the next write. */
   complete(record: ResultRecord): void {
     this.claims.delete(record.key);
-    this.pending.push(record);
+    this.unconfirmed.add(record);
   }
 
   /** A claimed call was not answered and may be retried (e.g. 429 after the retries). */
@@ -166,8 +184,9 @@ export class CallJournal {
    * stop), written down first so the next batch records them as interrupted.
    */
   async saved(): Promise<number> {
-    this.pending = [];
+    this.unconfirmed.clear();
     if (this.claims.size > 0) await this.flush();
+    else await this.settled();
     return this.claims.size;
   }
 
@@ -175,42 +194,51 @@ export class CallJournal {
   async flush(): Promise<void> {
     this.dirty = true;
     this.kick();
-    while (this.writing !== null) await this.writing;
+    await this.settled();
+  }
+
+  /** Resolves when no write is in flight or due. */
+  private settled(): Promise<void> {
+    if (this.inFlight === 0 && !this.dirty && this.waiters.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 
   private kick(): void {
-    if (this.writing !== null) {
-      this.dirty = true;
-      return;
+    while (this.inFlight < this.maxWrites && (this.dirty || this.waiters.length > 0)) {
+      this.startWrite();
     }
-    this.writing = this.loop().finally(() => {
-      this.writing = null;
-      // A claim that arrived after the loop's last check but before this ran is still pending.
-      if (this.dirty || this.waiters.length > 0) this.kick();
-    });
   }
 
-  private async loop(): Promise<void> {
-    while (this.dirty || this.waiters.length > 0) {
-      this.dirty = false;
-      const waiters = this.waiters;
-      this.waiters = [];
-      const records = this.pending;
-      this.pending = [];
-      try {
-        await this.write({
-          runId: this.runId,
-          batch: this.batch,
-          seq: this.seq++,
-          claims: [...this.claims],
-          records,
-        });
-        for (const w of waiters) w.resolve();
-      } catch (error) {
-        // Not written: those results go out with the next write.
-        this.pending = [...records, ...this.pending];
-        for (const w of waiters) w.reject(error);
-      }
-    }
+  private startWrite(): void {
+    this.dirty = false;
+    const waiters = this.waiters;
+    this.waiters = [];
+    const records = [...this.unconfirmed];
+    this.inFlight++;
+    this.write({
+      runId: this.runId,
+      batch: this.batch,
+      seq: this.seq++,
+      claims: [...this.claims],
+      records,
+    })
+      .then(
+        () => {
+          for (const record of records) this.unconfirmed.delete(record);
+          for (const w of waiters) w.resolve();
+        },
+        (error: unknown) => {
+          // Not stored: those results go out with the next write.
+          for (const w of waiters) w.reject(error);
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        // Claims that arrived meanwhile go out now.
+        this.kick();
+        if (this.inFlight === 0 && !this.dirty && this.waiters.length === 0) {
+          for (const resolve of this.idle.splice(0)) resolve();
+        }
+      });
   }
 }

@@ -140,8 +140,12 @@ async function runOneBatch(
     }
     throw error;
   }
-  const journal = new CallJournal(run.runId, randomBytes(3).toString("hex"), (write) =>
-    store.writeJournal(write),
+  // Two journal writes at a time: a claim does not wait for the write in progress to finish.
+  const journal = new CallJournal(
+    run.runId,
+    randomBytes(3).toString("hex"),
+    (write) => store.writeJournal(write),
+    { maxConcurrentWrites: 2 },
   );
   const outcome = await runBatch({
     units: batch.units,
