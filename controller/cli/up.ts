@@ -75,7 +75,7 @@ export interface UpFlags {
 export interface UpCommandOptions {
   io: CliIo;
   /** Where SIGINT/SIGTERM come from; the process by default. */
-  signals?: Pick<NodeJS.Process, "once" | "off">;
+  signals?: Pick<NodeJS.Process, "on" | "off">;
   /** Whether stdout is a terminal (the table is redrawn in place); process.stdout's by default. */
   isTTY?: boolean;
   columns?: () => number;
@@ -220,20 +220,34 @@ async function runUp(flags: UpFlags, options: UpCommandOptions): Promise<void> {
   );
   const signals = options.signals ?? process;
 
-  // Ctrl-C during the preparation stops it too; the handler is replaced once everything runs.
+  // Ctrl-C during the preparation stops it too. The handler stays until everything has stopped:
+  // a second Ctrl-C must not kill this process while the control plane (its own process group)
+  // is still running.
   const stop = new AbortController();
   // Read through a call: the signal handler aborts it while the steps below await.
   const stopped = (): boolean => stop.signal.aborted;
   const onSignal = (signal: string): void => {
-    if (!stop.signal.aborted)
-      out.step("stopping", `${signal}: stopping everything llmops up started`);
+    if (stop.signal.aborted) {
+      out.step(
+        "stopping",
+        `${signal}: already stopping; waiting for what llmops up started to exit`,
+      );
+      return;
+    }
+    out.step("stopping", `${signal}: stopping everything llmops up started`);
     stop.abort();
   };
-  signals.once("SIGINT", onSignal);
-  signals.once("SIGTERM", onSignal);
+  signals.on("SIGINT", onSignal);
+  signals.on("SIGTERM", onSignal);
 
-  await mkdir(stateDir, { recursive: true });
-  await refuseOrCleanUp(stateDir, out);
+  try {
+    await mkdir(stateDir, { recursive: true });
+    await refuseOrCleanUp(stateDir, out);
+  } catch (err: unknown) {
+    signals.off("SIGINT", onSignal);
+    signals.off("SIGTERM", onSignal);
+    throw err;
+  }
 
   let plane: LocalControlPlane | undefined;
   let client: KubeClient | undefined;
@@ -242,7 +256,11 @@ async function runUp(flags: UpFlags, options: UpCommandOptions): Promise<void> {
   let viewDone: Promise<void> | undefined;
   const killOnExit = () => {
     for (const p of plane?.processes ?? []) {
-      if (isOurs(p)) process.kill(p.pid, "SIGKILL");
+      try {
+        if (isOurs(p)) process.kill(p.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
     }
   };
   try {
@@ -336,8 +354,6 @@ async function runUp(flags: UpFlags, options: UpCommandOptions): Promise<void> {
       );
     });
   } finally {
-    signals.off("SIGINT", onSignal);
-    signals.off("SIGTERM", onSignal);
     const stopped = await shutdown({
       plane,
       client,
@@ -349,6 +365,8 @@ async function runUp(flags: UpFlags, options: UpCommandOptions): Promise<void> {
       out,
     });
     process.off("exit", killOnExit);
+    signals.off("SIGINT", onSignal);
+    signals.off("SIGTERM", onSignal);
     if (stopped.left.length === 0) {
       out.step(
         "stopped",

@@ -36,7 +36,7 @@ describe("llmops up on a directory with one Prompt", () => {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  it("shows the Prompt in plain lines, refuses a second up on the same state, and stops on SIGTERM", async () => {
+  it("shows the Prompt in plain lines, refuses a second up on the same state, and stops on SIGTERM (a second signal waits)", async () => {
     root = await mkdtemp(join(tmpdir(), "llmops-up-cli-"));
     await mkdir(join(root, "specs"));
     await writeFile(join(root, "specs", "hello.yaml"), prompt);
@@ -67,9 +67,15 @@ describe("llmops up on a directory with one Prompt", () => {
     const planePids = processesUnder(join(root, ".llmops")).map((p) => p.pid);
     expect(planePids.length).toBeGreaterThanOrEqual(3);
     up.child.kill("SIGTERM");
+    // An impatient second Ctrl-C while it stops must not leave the control plane behind.
+    await line("the stopping line", /^llmops up: SIGTERM: stopping everything/);
+    up.child.kill("SIGINT");
     await line(
       "the stopped line",
       /^llmops up: stopped .*kube-apiserver, etcd; nothing is left running$/,
+    );
+    expect(up.lines).toContain(
+      "llmops up: SIGINT: already stopping; waiting for what llmops up started to exit",
     );
     expect(await up.exited).toBe(0);
     expect(planePids.filter(alive)).toEqual([]);
