@@ -320,14 +320,14 @@ describe("llmops up: the whole loop on one machine", () => {
       120_000,
     );
     const backMs = firstAllBase - revertedAt;
-    // Where the time went: the sync of the reverted tree (file watch, 300 ms debounce, validate,
+    // Where the time went: the sync of the reverted tree (file watch, 100 ms debounce, validate,
     // dry-run, apply) is llmops up's own event; the rest is the reconcile moving the weights.
     const synced = up.events.find(
       (e) => e.event === "sync" && e.state === "applied" && Date.parse(e.time) >= revertedAt,
     );
     const syncMs = synced ? Date.parse(synced.time) - revertedAt : Number.NaN;
     process.stderr.write(
-      `[loop] git revert → every request on the base revision: ${String(backMs)} ms (revert → sync applied ${String(syncMs)} ms, of which 300 ms debounce; sync → traffic moved ${String(backMs - syncMs)} ms)\n`,
+      `[loop] git revert → every request on the base revision: ${String(backMs)} ms (revert → sync applied ${String(syncMs)} ms, of which 100 ms debounce; sync → traffic moved ${String(backMs - syncMs)} ms)\n`,
     );
     step("revert: traffic back on the base revision");
     const afterRevert = await get<ModelDeployment>(ModelDeploymentType, "ticket-triage");
