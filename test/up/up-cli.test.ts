@@ -82,6 +82,44 @@ describe("llmops up on a directory with one Prompt", () => {
     expect(processesUnder(root)).toEqual([]);
   }, 300_000);
 
+  it("after a crash (SIGKILL), the next up stops what the last one left running", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), "llmops-up-crash-"));
+    try {
+      await mkdir(join(cwd, "specs"));
+      await writeFile(join(cwd, "specs", "hello.yaml"), prompt);
+      const args = ["--dir", "specs", "--kube-binaries", testCluster().binDir];
+      const crashed = startUp(cwd, args);
+      started.push(crashed);
+      const ready = await crashed.waitFor(
+        "ready",
+        (e) => e.event === "up" && e.state === "ready",
+        240_000,
+      );
+      const leftBehind = (ready.pids as { pid: number }[]).map((p) => p.pid);
+      crashed.child.kill("SIGKILL");
+      await crashed.exited;
+      // Its own process groups: the control plane outlived the crash.
+      expect(leftBehind.filter(alive)).toEqual(leftBehind);
+
+      const next = startUp(cwd, args);
+      started.push(next);
+      await next.waitFor(
+        "the clean-up",
+        (e) =>
+          e.event === "up" &&
+          String(e.message).startsWith("stopping what an earlier llmops up left running: etcd"),
+        120_000,
+      );
+      await next.waitFor("ready", (e) => e.event === "up" && e.state === "ready", 240_000);
+      expect(leftBehind.filter(alive)).toEqual([]);
+      next.child.kill("SIGTERM");
+      expect(await next.exited).toBe(0);
+      expect(processesUnder(cwd)).toEqual([]);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it("names what is missing: the directory, or a binary in --kube-binaries", async () => {
     const cwd = await mkdtemp(join(tmpdir(), "llmops-up-cli-bad-"));
     try {
