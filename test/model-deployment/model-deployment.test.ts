@@ -7,7 +7,10 @@ import type { ModelDeployment } from "../../controller/api/generated/index.js";
 import { ModelDeploymentType } from "../../controller/api/kinds.js";
 import type { KubeClient } from "../../controller/kube/client.js";
 import { DeploymentType, type KubeObject } from "../../controller/kube/resources.js";
-import { modelDeploymentController } from "../../controller/reconcilers/model-deployment/reconciler.js";
+import {
+  localServingFinalizer,
+  modelDeploymentController,
+} from "../../controller/reconcilers/model-deployment/reconciler.js";
 import { Manager } from "../../controller/runtime/manager.js";
 import { HubTestServer } from "../servers/huggingface/server.js";
 import { runLlmops } from "../support/cli.js";
@@ -310,4 +313,25 @@ describe("ModelDeployment reconciler", () => {
     // The unavailable revision is in the route with no weight: nothing is sent to it.
     expect(await weights(namespace, "slow")).toEqual({ [stable]: 100, [waiting]: 0 });
   }, 180_000);
+
+  it("adds no finalizer, and deletes a ModelDeployment that still carries the local backend's from a local run", async () => {
+    const namespace = await start("md-finalizer");
+    await apply(manifest(namespace, "plain", { strategy: { type: "Immediate" } }));
+    const healthy = await until("Healthy", async () => {
+      const md = await get(namespace, "plain");
+      return md.status?.phase === "Healthy" ? md : undefined;
+    });
+    expect(healthy.metadata.finalizers ?? []).toEqual([]);
+    await client.mergePatch(
+      ModelDeploymentType,
+      { namespace, name: "plain" },
+      { metadata: { finalizers: [localServingFinalizer] } },
+    );
+    await client.delete(ModelDeploymentType, { namespace, name: "plain" });
+    await until("the ModelDeployment to be gone", async () =>
+      (await client.tryGet(ModelDeploymentType, { namespace, name: "plain" })) === undefined
+        ? true
+        : undefined,
+    );
+  }, 120_000);
 });

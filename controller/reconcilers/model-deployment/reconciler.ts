@@ -166,18 +166,16 @@ function modelDeploymentReconciler(
 > {
   return {
     type: ModelDeploymentType,
-    ...(settings.serving.needsFinalizer
-      ? {
-          finalizer: {
-            name: localServingFinalizer,
-            needed: () => true,
-            finalize: async (object, context) => {
-              await settings.traffic.finalize(object);
-              await settings.serving.finalize(object, context);
-            },
-          },
-        }
-      : {}),
+    // Added only where what runs is outside garbage collection (local processes); declared
+    // always, so a ModelDeployment that still carries it from a local run can be deleted.
+    finalizer: {
+      name: localServingFinalizer,
+      needed: () => settings.serving.needsFinalizer,
+      finalize: async (object, context) => {
+        await settings.traffic.finalize(object);
+        await settings.serving.finalize(object, context);
+      },
+    },
     // spec.paused holds a rollout at its step (rollout.ts); nothing suspends the whole object.
     suspended: () => false,
     observe: (object, context) => observeModelDeployment(settings, object, context),
