@@ -272,6 +272,34 @@ describe("summarize", () => {
         observedGeneration: 5,
       },
     },
+    {
+      name: "suspended by the user: Ready=False reason Suspended, no Stalled or Reconciling, generation handled",
+      previous: [
+        ready({ status: "False", reason: "Running", message: "running" }),
+        {
+          type: "Reconciling",
+          status: "True",
+          observedGeneration: 1,
+          lastTransitionTime: t0,
+          reason: "Running",
+          message: "running",
+        },
+      ],
+      previousObservedGeneration: -1,
+      generation: 2,
+      outcome: { state: "Suspended", reason: "Suspended", message: "spec.suspend is true" },
+      want: {
+        conditions: [
+          ready({
+            status: "False",
+            observedGeneration: 2,
+            reason: "Suspended",
+            message: "spec.suspend is true",
+          }),
+        ],
+        observedGeneration: 2,
+      },
+    },
   ];
   it.each(cases)("$name", ({ previous, previousObservedGeneration, generation, outcome, want }) => {
     expect(

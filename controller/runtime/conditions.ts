@@ -5,8 +5,9 @@
 // - `Reconciling` and `Stalled` are "abnormal-true" conditions: present only while True.
 // - Every condition carries the generation it describes; `lastTransitionTime` changes only when
 //   the condition's status flips.
-// - `status.observedGeneration` is set once a generation has been fully handled: Ready (done) or
-//   Stalled (cannot be done until the spec changes) — never while work is in flight.
+// - `status.observedGeneration` is set once a generation has been fully handled: Ready (done),
+//   Stalled (cannot be done until the spec changes) or Suspended (spec.suspend) — never while work
+//   is in flight. Until the first such write it is -1, the CRDs' schema default.
 
 export type ConditionStatus = "True" | "False" | "Unknown";
 
@@ -90,6 +91,11 @@ export type ReconcileOutcome =
   | { state: "Progressing"; reason: string; message: string }
   /** Invalid input or an unrecoverable state: nothing will change until the spec does. */
   | { state: "Stalled"; reason: string; message: string }
+  /**
+   * Stopped because the user asked (spec.suspend): not ready, but neither in flight nor failed, so
+   * kstatus reads Current, as for a suspended Flux object. This generation counts as handled.
+   */
+  | { state: "Suspended"; reason: "Suspended"; message: string }
   /** A transient failure; the queue retries with backoff. */
   | { state: "Failed"; reason: string; message: string };
 
@@ -137,6 +143,12 @@ export function summarize(options: {
       set(ConditionType.Ready, "False", outcome.reason, outcome.message);
       set(ConditionType.Stalled, "True", outcome.reason, outcome.message);
       conditions = removeCondition(conditions, ConditionType.Reconciling);
+      observedGeneration = generation;
+      break;
+    case "Suspended":
+      set(ConditionType.Ready, "False", outcome.reason, outcome.message);
+      conditions = removeCondition(conditions, ConditionType.Reconciling);
+      conditions = removeCondition(conditions, ConditionType.Stalled);
       observedGeneration = generation;
       break;
     case "Failed":

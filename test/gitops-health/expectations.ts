@@ -91,8 +91,11 @@ export const expectations: readonly HealthExpectation[] = [
   {
     kind: "TrainingJob",
     name: "suspended",
-    state: "spec.suspend: true (written as Stalled, reason Suspended)",
-    kstatus: "Failed",
+    // Not Failed: a suspension the user asked for is no failure. Not Current either: kstatus reads
+    // any Ready=False as InProgress (cli-utils checkReadyCondition), and the run has not done
+    // what it is for; Flux's `wait: true` waits for a resume.
+    state: "spec.suspend: true (Ready=False reason Suspended; neither Stalled nor Reconciling)",
+    kstatus: "InProgress",
     argocd: "Suspended",
   },
   {

@@ -110,15 +110,17 @@ describe("Argo CD health checks and kstatus on the captured objects", () => {
       variant(ready, "no-status", (c) => {
         delete c.status;
       }),
-      // What the apiserver would store if the CRD defaulted status as Flux's own CRDs do.
+      // What the apiserver serves for a new object before the controller's first status write: our
+      // CRDs default status as Flux's own do (gitops-health.test.ts sees it live).
       variant(ready, "defaulted-status", (c) => {
         c.status = { observedGeneration: -1 };
       }),
     ]);
     expect(reports.get("Prompt/ready+deleting")?.kstatus.status).toBe("Terminating");
     expect(reports.get("Prompt/ready+deleting")?.argocd?.status).toBe("Progressing");
-    // kstatus reads a custom resource with no status and no conditions as Current (nothing says
-    // otherwise); Argo CD waits for the controller's first word.
+    // A manifest with no status at all (the apiserver never serves one: it defaults
+    // observedGeneration -1): kstatus reads it as Current (nothing says otherwise); Argo CD waits
+    // for the controller's first word.
     expect(reports.get("Prompt/ready+no-status")?.kstatus.status).toBe("Current");
     expect(reports.get("Prompt/ready+no-status")?.argocd).toEqual({
       status: "Progressing",

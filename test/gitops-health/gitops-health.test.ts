@@ -133,7 +133,7 @@ describe("GitOps tools read our status: kstatus and the Argo CD health checks", 
       (o) => condition(o, "Stalled")?.reason === "BudgetExceeded",
     );
     await until("TrainingJob", "approval", (o) => o.status?.phase === "AwaitingApproval");
-    await until("TrainingJob", "suspended", (o) => condition(o, "Stalled")?.reason === "Suspended");
+    await until("TrainingJob", "suspended", (o) => condition(o, "Ready")?.reason === "Suspended");
     for (const name of ["ready", "running", "failed"]) {
       const running = await until(
         "TrainingJob",
@@ -205,6 +205,9 @@ describe("GitOps tools read our status: kstatus and the Argo CD health checks", 
     const failed = reports.find((r) => r.kind === "TrainingJob" && r.name === "over-budget");
     expect(failed?.kstatus.message).toContain("above budget.maxCostUSD");
     expect(failed?.argocd?.message).toBe(failed?.kstatus.message);
+    const suspended = reports.find((r) => r.kind === "TrainingJob" && r.name === "suspended");
+    expect(suspended?.kstatus.message).toContain("spec.suspend is true");
+    expect(suspended?.argocd?.message).toBe(suspended?.kstatus.message);
     const held = reports.find((r) => r.kind === "ModelDeployment" && r.name === "held");
     expect(held?.argocd?.message).toContain("until it is promoted");
 
@@ -213,6 +216,54 @@ describe("GitOps tools read our status: kstatus and the Argo CD health checks", 
       await writeFixtures(list.items, reports);
     }
   }, 420_000);
+
+  it("a new object of each kind, before the controller's first status write, is in progress for both", async () => {
+    // A namespace the controller does not watch: nothing ever writes these objects' status, so
+    // what the apiserver serves is the CRDs' schema default alone (observedGeneration -1, as Flux's
+    // own kinds), and Flux's `wait: true` keeps waiting instead of passing at once.
+    const unwatched = await createTestNamespace("gitops-new");
+    try {
+      const fresh = manifests(unwatched, llm?.baseURL ?? "", arithmeticDataset(12, 3)).filter(
+        (o) => (o as Live).metadata.name === "ready",
+      );
+      expect(fresh).toHaveLength(4);
+      await apply(fresh);
+      const fetched = await kubectl([
+        "get",
+        Object.values(resource).join(","),
+        "-n",
+        unwatched,
+        "-o",
+        "json",
+      ]);
+      expect(fetched.code, fetched.stderr).toBe(0);
+      const { items } = JSON.parse(fetched.stdout) as { items: Live[] };
+      expect(items.map((o) => [o.kind, o.status]).sort()).toEqual(
+        Object.keys(resource)
+          .sort()
+          .map((kind) => [kind, { observedGeneration: -1 }]),
+      );
+      const reports = await checkHealth(fetched.stdout);
+      expect(
+        reports
+          .map((r) => ({ kind: r.kind, kstatus: r.kstatus, argocd: r.argocd?.status }))
+          .sort((a, b) => a.kind.localeCompare(b.kind)),
+      ).toEqual(
+        Object.keys(resource)
+          .sort()
+          .map((kind) => ({
+            kind,
+            kstatus: {
+              status: "InProgress",
+              message: `${kind} generation is 1, but latest observed generation is -1`,
+            },
+            argocd: "Progressing",
+          })),
+      );
+    } finally {
+      await deleteTestNamespace(unwatched);
+    }
+  }, 120_000);
 
   // --- helpers ---
 

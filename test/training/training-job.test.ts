@@ -504,10 +504,16 @@ describe("TrainingJob reconciler (kubernetes backend)", () => {
     });
     await podOf(namespace, running.status?.job?.name ?? "");
     await apply(manifest(namespace, "paused", { suspend: true }));
-    await until("Cancelled", async () => {
+    const cancelled = await until("Cancelled", async () => {
       const tj = await get(namespace, "paused");
       return tj.status?.phase === "Cancelled" ? tj : undefined;
     });
+    // A suspension the user asked for is not a failure: Ready=False reason Suspended, neither
+    // Stalled (kstatus: Failed) nor Reconciling (InProgress), and this generation is handled.
+    expect(
+      cancelled.status?.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration]),
+    ).toEqual([["Ready", "False", "Suspended", cancelled.metadata.generation]]);
+    expect(cancelled.status?.observedGeneration).toBe(cancelled.metadata.generation);
     await until("the Job gone", async () => {
       const live = (await jobs(namespace, "paused")).filter(
         (j) => j.metadata.deletionTimestamp === undefined,

@@ -75,9 +75,10 @@ export interface ExperimentSpec {
 /** Observed state, written by the controller only. */
 export interface ExperimentStatus {
   /**
-   * The metadata.generation the controller last handled completely.
+   * The metadata.generation the controller last handled completely; -1 (the default) until the
+   * controller's first status write.
    * Integer.
-   * Range: >= 0.
+   * Range: >= -1.
    */
   observedGeneration?: number;
   /** Pending, Running, Analyzing, Completed, Failed or Suspended. */

@@ -75,9 +75,10 @@ export interface ModelDeploymentSpec {
 /** Observed state, written by the controller only. */
 export interface ModelDeploymentStatus {
   /**
-   * The metadata.generation the controller last handled completely.
+   * The metadata.generation the controller last handled completely; -1 (the default) until the
+   * controller's first status write.
    * Integer.
-   * Range: >= 0.
+   * Range: >= -1.
    */
   observedGeneration?: number;
   /** Progressing, Paused, Healthy, Degraded or Aborted. */

@@ -65,9 +65,10 @@ export interface PromptSpec {
 /** Observed state, written by the controller only. */
 export interface PromptStatus {
   /**
-   * The metadata.generation the controller last handled completely.
+   * The metadata.generation the controller last handled completely; -1 (the default) until the
+   * controller's first status write.
    * Integer.
-   * Range: >= 0.
+   * Range: >= -1.
    */
   observedGeneration?: number;
   /**

@@ -83,9 +83,10 @@ export interface TrainingJobSpec {
 /** Observed state, written by the controller only. */
 export interface TrainingJobStatus {
   /**
-   * The metadata.generation the controller last handled completely.
+   * The metadata.generation the controller last handled completely; -1 (the default) until the
+   * controller's first status write.
    * Integer.
-   * Range: >= 0.
+   * Range: >= -1.
    */
   observedGeneration?: number;
   /** Pending, AwaitingApproval, Running, Succeeded, Failed or Cancelled. */

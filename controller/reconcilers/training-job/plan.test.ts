@@ -7,7 +7,7 @@ import type {
 import { approvedRunAnnotation } from "../../api/well-known.js";
 import type { AttemptRequest, AttemptState } from "../../backends/training/backend.js";
 import type { StoredObject } from "../../kube/resources.js";
-import { conditionTime } from "../../runtime/conditions.js";
+import { conditionTime, summarize } from "../../runtime/conditions.js";
 import {
   historyLimit,
   planTrainingJob,
@@ -699,7 +699,7 @@ describe("planTrainingJob: spec changes", () => {
 });
 
 describe("planTrainingJob: suspend", () => {
-  it("suspend while running cancels the attempt: phase Cancelled, Stalled Suspended", () => {
+  it("suspend while running cancels the attempt: phase Cancelled, Ready=False Suspended, not Stalled", () => {
     const p = plan(
       trainingJob({ spec: { suspend: true }, status: running(runA, 1) }),
       observed({ recorded: { runId: runA, attempt: 1, state: { phase: "Running" } } }),
@@ -708,8 +708,21 @@ describe("planTrainingJob: suspend", () => {
     expect(p.actions?.cancel).toEqual({ request: request(runA, 1, undefined), ref: jobA1 });
     expect(p.actions?.submit).toBeUndefined();
     expect(p.step?.status.phase).toBe("Cancelled");
-    expect(p.step?.outcome).toMatchObject({ state: "Stalled", reason: "Suspended" });
+    expect(p.step?.outcome).toMatchObject({ state: "Suspended", reason: "Suspended" });
     expect(reasons(p)).toEqual(["Suspended"]);
+    // What the status then says: a suspension the user asked for is not a failure (kstatus reads
+    // Stalled as Failed, Reconciling as InProgress), and this generation counts as handled.
+    const summary = summarize({
+      previous: [],
+      previousObservedGeneration: -1,
+      generation: 1,
+      outcome: p.step?.outcome ?? { state: "Ready", message: "" },
+      now: "2026-01-01T00:00:00Z",
+    });
+    expect(summary.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ["Ready", "False", "Suspended"],
+    ]);
+    expect(summary.observedGeneration).toBe(1);
   });
 
   it("suspend before the run started: nothing is submitted", () => {
@@ -718,7 +731,7 @@ describe("planTrainingJob: suspend", () => {
     expect(p.actions).toBeUndefined();
     expect(p.step?.status.phase).toBe("Pending");
     expect(p.step?.status.runId).toBe(runA);
-    expect(p.step?.outcome).toMatchObject({ state: "Stalled", reason: "Suspended" });
+    expect(p.step?.outcome).toMatchObject({ state: "Suspended", reason: "Suspended" });
   });
 
   it("a suspended run stays Cancelled and cancels nothing more", () => {

@@ -181,7 +181,8 @@ export function planTrainingJob(input: {
       ? observed.recorded
       : undefined;
 
-  // Suspended: nothing starts, and a running attempt stops.
+  // Suspended: nothing starts, and a running attempt stops. A suspension the user asked for is
+  // not a failure: Ready=False reason Suspended, neither Stalled nor Reconciling (kstatus Current).
   if (object.spec.suspend === true) {
     if (recorded !== undefined && isActive(status.phase)) {
       actions.cancel = {
@@ -201,7 +202,7 @@ export function planTrainingJob(input: {
     return step(
       { ...stopped, phase: wasRunning || status.phase === "Cancelled" ? "Cancelled" : "Pending" },
       {
-        state: "Stalled",
+        state: "Suspended",
         reason: "Suspended",
         message: `spec.suspend is true: run ${runId} does not run; set it to false to ${wasRunning || status.phase === "Cancelled" ? "start it again from its last checkpoint" : "start it"}`,
       },
