@@ -72,7 +72,11 @@ function getExperiment(context: ApiContext, request: ApiRequest): Promise<ApiRep
       name: e.metadata.name,
       uid: e.metadata.uid,
       generation: e.metadata.generation ?? 0,
-      observedGeneration: status.observedGeneration ?? null,
+      // The CRDs default it to -1 (never observed), as Flux's kinds do: that reads as null here.
+      observedGeneration:
+        status.observedGeneration !== undefined && status.observedGeneration >= 0
+          ? status.observedGeneration
+          : null,
       phase: status.phase ?? null,
       ready: ready ? { status: ready.status, reason: ready.reason, message: ready.message } : null,
       ...(e.spec.traffic ? { traffic: e.spec.traffic } : {}),

@@ -99,6 +99,7 @@ export function planPromotion(options: {
   if (
     generation !== undefined &&
     status.observedGeneration !== undefined &&
+    status.observedGeneration >= 0 &&
     status.observedGeneration !== generation
   ) {
     return {
