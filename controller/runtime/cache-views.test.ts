@@ -8,6 +8,7 @@ import {
   childView,
   compactObject,
   contentDigest,
+  ExpectedCreates,
   lastAppliedAnnotation,
   matchesLabelSelector,
 } from "./cache-views.js";
@@ -161,4 +162,47 @@ describe("matchesLabelSelector", () => {
       expect(matchesLabelSelector(labels, selector)).toBe(want);
     });
   }
+});
+
+describe("ExpectedCreates", () => {
+  it("matches the ADDED event of our own create once, by resourceVersion", () => {
+    const creates = new ExpectedCreates();
+    creates.begin("ns/a");
+    creates.created("ns/a", "10");
+    expect(creates.settle("ns/b", "10")).toBe(false);
+    expect(creates.settle("ns/a", "11")).toBe(false); // someone else's version: not ours
+    expect(creates.size).toBe(0); // settled by that event either way
+    creates.begin("ns/a");
+    creates.created("ns/a", "12");
+    expect(creates.settle("ns/a", "12")).toBe(true);
+    expect(creates.settle("ns/a", "12")).toBe(false); // only once
+  });
+
+  it("an event that comes before the create's response is ours too, and settles it", () => {
+    const creates = new ExpectedCreates();
+    creates.begin("ns/a");
+    expect(creates.settle("ns/a", "10")).toBe(true);
+    creates.created("ns/a", "10");
+    expect(creates.size).toBe(0);
+    creates.begin("ns/b");
+    creates.created("ns/b", undefined); // the create failed: nothing is expected
+    expect(creates.settle("ns/b", "11")).toBe(false);
+  });
+
+  it("forgets the oldest expectations beyond maxEntries", () => {
+    const creates = new ExpectedCreates({ maxEntries: 3 });
+    for (let i = 0; i < 10; i++) {
+      creates.begin(`ns/c-${String(i)}`);
+      creates.created(`ns/c-${String(i)}`, String(i));
+    }
+    expect(creates.size).toBe(3);
+    expect(creates.settle("ns/c-0", "0")).toBe(false);
+    expect(creates.settle("ns/c-9", "9")).toBe(true);
+    creates.begin("ns/c-7"); // a newer create of a key moves it to the back
+    creates.begin("ns/d");
+    creates.begin("ns/e"); // four: the oldest, c-8, goes
+    expect(creates.size).toBe(3);
+    expect(creates.settle("ns/c-8", "8")).toBe(false);
+    expect(creates.settle("ns/c-7", "70")).toBe(true);
+  });
 });

@@ -192,3 +192,62 @@ export function matchesLabelSelector(
   }
   return true;
 }
+
+/**
+ * Children this process is creating or just created, by key: their ADDED event tells the owner
+ * nothing it does not know, so it enqueues no reconcile (one reconcile per new Prompt instead of
+ * two). The event may come before the create's response: a key is expected from before the write
+ * (`begin`) and, once the response is in, at the resourceVersion it returned (`created`). Bounded:
+ * past `maxEntries` the oldest expectation is forgotten (its event then enqueues the owner, as
+ * every event did before), so creates whose event never comes cannot pile up.
+ */
+export class ExpectedCreates {
+  readonly #maxEntries: number;
+  /** Key → the resourceVersion the create returned, or "" while it is in flight. */
+  readonly #expected = new Map<string, string>();
+
+  constructor(options: { maxEntries?: number } = {}) {
+    this.#maxEntries = options.maxEntries ?? 4096;
+  }
+
+  get size(): number {
+    return this.#expected.size;
+  }
+
+  /** This process is about to create `key`. */
+  begin(key: string): void {
+    this.#set(key, "");
+  }
+
+  /** The create of `key` returned `resourceVersion` (undefined: it failed). */
+  created(key: string, resourceVersion: string | undefined): void {
+    if (resourceVersion === undefined) {
+      if (this.#expected.get(key) === "") this.#expected.delete(key);
+      return;
+    }
+    // The event came first and settled the key: it has been handled already.
+    if (!this.#expected.has(key)) return;
+    this.#set(key, resourceVersion);
+  }
+
+  /**
+   * Whether an ADDED event of `key` at `resourceVersion` is one of ours (a create in flight, or one
+   * that returned this version); any event for the key settles its expectation.
+   */
+  settle(key: string, resourceVersion: string): boolean {
+    const expected = this.#expected.get(key);
+    if (expected === undefined) return false;
+    this.#expected.delete(key);
+    return expected === "" || expected === resourceVersion;
+  }
+
+  #set(key: string, value: string): void {
+    this.#expected.delete(key);
+    this.#expected.set(key, value);
+    if (this.#expected.size > this.#maxEntries) {
+      // Maps iterate in insertion order: the first key is the oldest expectation.
+      const oldest = this.#expected.keys().next();
+      if (oldest.done !== true) this.#expected.delete(oldest.value);
+    }
+  }
+}

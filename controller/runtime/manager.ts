@@ -21,7 +21,7 @@ import {
   objectKeyString,
 } from "../kube/resources.js";
 import { type RateLimiter, defaultRateLimiter } from "./backoff.js";
-import { StringPool, childView, matchesLabelSelector } from "./cache-views.js";
+import { ExpectedCreates, StringPool, childView, matchesLabelSelector } from "./cache-views.js";
 import { type Clock, systemClock } from "./clock.js";
 import { Controller } from "./controller.js";
 import { Informer, type InformerOptions } from "./informer.js";
@@ -92,6 +92,8 @@ export class Manager {
   private readonly childInformers = new Map<string, Informer>();
   /** Informers that cache a view, not whole objects (metadataOnly, contentDigest). */
   private readonly viewInformers = new Set<Informer>();
+  /** Children our controllers created whose ADDED event is still to come (recordCreate). */
+  private readonly expectedCreates = new ExpectedCreates();
   /** Shared strings of child views (primary transforms bring their own pool). */
   private readonly childStrings = new StringPool();
   private readonly controllers = new Map<string, Controller>();
@@ -136,6 +138,27 @@ export class Manager {
           this.childInformers.get(childInformerKey(type, namespace)) ??
           this.childInformers.get(childInformerKey(type, ""));
         return informer?.get(objectKeyString(key));
+      },
+      beginCreate: (type: ResourceType, child: KubeObject) => {
+        const meta = child.metadata ?? {};
+        // Only children watched as child views: what OwnedChildren writes and then reads back.
+        const namespace = type.namespaced ? (meta.namespace ?? "") : "";
+        const informer =
+          this.childInformers.get(childInformerKey(type, namespace)) ??
+          this.childInformers.get(childInformerKey(type, ""));
+        if (
+          informer === undefined ||
+          meta.name === undefined ||
+          !matchesLabelSelector(meta.labels, informer.labelSelector)
+        ) {
+          return () => undefined;
+        }
+        const key = childEventKey(type, { namespace, name: meta.name });
+        this.expectedCreates.begin(key);
+        return (written: StoredObject | undefined) => {
+          const rv = (written as Partial<StoredObject> | undefined)?.metadata?.resourceVersion;
+          this.expectedCreates.created(key, typeof rv === "string" ? rv : undefined);
+        };
       },
       recordWrite: (type: ResourceType, written: StoredObject, basedOn: string) => {
         // A write answered without an object (a test double) has nothing to record.
@@ -393,11 +416,21 @@ export class Manager {
     };
     for (const owned of registration.owns ?? []) {
       const child: OwnedType = isOwnedType(owned) ? owned : { type: owned };
+      // Any event of a child settles what recordCreate expected of it.
+      const settled = (obj: StoredObject): boolean =>
+        this.expectedCreates.settle(
+          childEventKey(child.type, keyOf(obj)),
+          obj.metadata.resourceVersion,
+        );
       for (const informer of this.informersFor(child.type, child)) {
         this.termHandlers.push(
           informer.addHandlers({
-            onAdd: enqueueOwner,
+            onAdd: (obj) => {
+              // The event of a create the owner made itself: it knows what it wrote.
+              if (!settled(obj)) enqueueOwner(obj);
+            },
             onUpdate: (old, obj) => {
+              settled(obj);
               // The same resourceVersion is no change: a periodic relist, or the watch event of a
               // write the owner made and recorded in the cache (recordWrite). A relist still finds
               // what a watch missed: a changed child has a new resourceVersion, a gone one is deleted.
@@ -405,7 +438,10 @@ export class Manager {
               enqueueOwner(old);
               enqueueOwner(obj);
             },
-            onDelete: enqueueOwner,
+            onDelete: (obj) => {
+              settled(obj);
+              enqueueOwner(obj);
+            },
           }),
         );
       }
@@ -500,6 +536,11 @@ function informerId(
   const selector = narrow.labelSelector !== undefined ? `?${narrow.labelSelector}` : "";
   const view = narrow.contentDigest ? "#child" : narrow.metadataOnly ? "#metadata" : "";
   return `${type.apiVersion}/${type.kind}@${namespace}${selector}${view}`;
+}
+
+/** A child's identity across informers of its type: what ExpectedCreates is keyed by. */
+function childEventKey(type: ResourceType, key: ObjectKey): string {
+  return `${type.apiVersion}/${type.kind}@${objectKeyString(key)}`;
 }
 
 function childInformerKey(type: ResourceType, namespace: string): string {

@@ -85,9 +85,18 @@ export class OwnedChildren {
       const desired = this.desired(type, child);
       const cached = this.#cache?.getChild?.(type, { namespace, name: child.metadata.name });
       if (childUpToDate(desired, cached)) continue;
-      const written = await this.#client.apply(type, desired, { force: true });
-      if (cached !== undefined)
+      if (cached !== undefined) {
+        const written = await this.#client.apply(type, desired, { force: true });
         this.#cache?.recordWrite?.(type, written, cached.metadata.resourceVersion);
+        continue;
+      }
+      const created = this.#cache?.beginCreate?.(type, desired);
+      let written: StoredObject | undefined;
+      try {
+        written = await this.#client.apply(type, desired, { force: true });
+      } finally {
+        created?.(written);
+      }
     }
   }
 

@@ -25,6 +25,12 @@ export interface CacheReader {
    * reconcile that follows before the watch event reads the write (Informer.recordWrite).
    */
   recordWrite?(type: ResourceType, written: StoredObject, basedOn: string): void;
+  /**
+   * Tells the caches that `child` is about to be created by this process (written while the cache
+   * does not show it); call what it returns with the write's answer (undefined: it failed). The
+   * child's ADDED event then enqueues no owner, who knows what it wrote.
+   */
+  beginCreate?(type: ResourceType, child: KubeObject): (written: StoredObject | undefined) => void;
 }
 
 /** What a controller gets to build its reconciler. */
