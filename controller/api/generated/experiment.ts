@@ -443,6 +443,13 @@ export interface ExperimentStatusResult {
    */
   promptVersion?: number;
   /**
+   * The ModelDeployment revision the variant was evaluated on, for a variant served by a
+   * ModelDeployment (model.modelDeployment); an analysis of a canary reads only results recorded
+   * for that canary revision.
+   * Max length: 63.
+   */
+  revision?: string;
+  /**
    * Scored answers (online, outcomes of the primary metric).
    * Integer.
    * Range: >= 0.
@@ -681,8 +688,9 @@ export interface ExperimentVariantModel {
    */
   name: string;
   /**
-   * Call a ModelDeployment in this namespace instead of an endpoint: its stable revision, or the
-   * named revision, through the revision's Service. The variant waits until that revision is ready.
+   * Call a ModelDeployment in this namespace instead of an endpoint: its stable revision, its
+   * canary revision (role Canary), or the named revision, through the revision's Service. The
+   * variant waits until that revision exists and is ready.
    */
   modelDeployment?: ExperimentVariantModelModelDeployment;
   /** OpenAI-compatible endpoint that serves the model. Defaults to the Prompt's endpoint. */
@@ -1104,8 +1112,9 @@ export interface ExperimentStatusOnlineSrm {
 }
 
 /**
- * Call a ModelDeployment in this namespace instead of an endpoint: its stable revision, or the
- * named revision, through the revision's Service. The variant waits until that revision is ready.
+ * Call a ModelDeployment in this namespace instead of an endpoint: its stable revision, its canary
+ * revision (role Canary), or the named revision, through the revision's Service. The variant waits
+ * until that revision exists and is ready.
  */
 export interface ExperimentVariantModelModelDeployment {
   /**
@@ -1114,11 +1123,17 @@ export interface ExperimentVariantModelModelDeployment {
    */
   name: string;
   /**
-   * A revision listed in the ModelDeployment's status.revisions, such as a canary; defaults to its
-   * stable revision.
+   * A revision listed in the ModelDeployment's status.revisions, by name; defaults to its stable
+   * revision. To follow a rollout, set role instead.
    * Max length: 63.
    */
   revision?: string;
+  /**
+   * Which revision by its role in the ModelDeployment's rollout: Stable (the default) or Canary
+   * (status.canaryRevision, the revision being rolled out; the variant waits while there is none).
+   * A new canary is a new run, so results are never those of an earlier canary. Not with revision.
+   */
+  role?: "Stable" | "Canary";
 }
 
 /** OpenAI-compatible endpoint that serves the model. Defaults to the Prompt's endpoint. */

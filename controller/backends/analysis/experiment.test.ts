@@ -51,6 +51,19 @@ const completed: ExperimentStatus = {
   ],
 };
 
+/** An Experiment whose variants ran on ModelDeployment revisions: stable, and `canary`. */
+function onRevisions(canary: string): ExperimentStatus {
+  const [stable, candidate] = completed.results ?? [];
+  if (stable === undefined || candidate === undefined) throw new Error("fixture");
+  return {
+    ...completed,
+    results: [
+      { ...stable, revision: "coder-7b-stable" },
+      { ...candidate, variant: "finetuned", revision: canary },
+    ],
+  };
+}
+
 describe("experimentMeasurement", () => {
   const rows: {
     name: string;
@@ -83,6 +96,30 @@ describe("experimentMeasurement", () => {
       want: { ok: true, value: 0.8 },
     },
     {
+      name: "results recorded for this canary revision",
+      spec: { name: "canary-eval", metric: "correct", variant: "finetuned" },
+      object: experiment(onRevisions("coder-7b-3f9a1c2d4e")),
+      want: { ok: true, value: 0.94 },
+    },
+    {
+      name: "the stable variant of a run that evaluated this canary",
+      spec: { name: "canary-eval", metric: "correct", variant: "stable" },
+      object: experiment(onRevisions("coder-7b-3f9a1c2d4e")),
+      want: { ok: true, value: 0.8 },
+    },
+    {
+      name: "results recorded for a previous canary: not measurable yet, never a verdict",
+      spec: { name: "canary-eval", metric: "correct", variant: "finetuned" },
+      object: experiment(onRevisions("coder-7b-0a1b2c3d4e")),
+      want: /variant finetuned, has results for revision coder-7b-0a1b2c3d4e, not for the canary revision coder-7b-3f9a1c2d4e yet/,
+    },
+    {
+      name: "the stable variant of a run on a previous canary",
+      spec: { name: "canary-eval", metric: "correct", variant: "stable" },
+      object: experiment(onRevisions("coder-7b-0a1b2c3d4e")),
+      want: /variant stable, has results for revision coder-7b-stable, not for the canary revision/,
+    },
+    {
       name: "missing Experiment",
       spec: { name: "canary-eval", metric: "correct" },
       object: undefined,
@@ -93,6 +130,12 @@ describe("experimentMeasurement", () => {
       spec: { name: "canary-eval", metric: "correct" },
       object: experiment(undefined),
       want: /no results for its generation 2 yet \(results are for none\)/,
+    },
+    {
+      name: "the CRD's default observedGeneration -1 (never handled)",
+      spec: { name: "canary-eval", metric: "correct" },
+      object: experiment({ observedGeneration: -1 }),
+      want: /no results for its generation 2 yet \(results are for none\)$/,
     },
     {
       name: "a new generation not handled yet",

@@ -10,7 +10,9 @@
 //   score. A metric with a passRate but no mean gives its passRate.
 // - Only final results count: an Experiment that is not Completed, or whose current generation
 //   the Experiment controller has not handled yet (status.observedGeneration behind
-//   metadata.generation), is an error (not measurable yet), never a failure.
+//   metadata.generation), is an error (not measurable yet), never a failure; so are results the
+//   Experiment recorded for another ModelDeployment revision (status.results[].revision: an
+//   earlier canary), so results for a previous canary never promote a new one.
 import type { Experiment } from "../../api/generated/index.js";
 import { ExperimentType } from "../../api/kinds.js";
 import type { KubeObject } from "../../kube/resources.js";
@@ -57,7 +59,7 @@ export function experimentMeasurement(
       ok: false,
       error:
         `${name} has no results for its generation ${String(generation)} yet ` +
-        `(results are for ${status.observedGeneration === undefined ? "none" : `generation ${String(status.observedGeneration)}`})`,
+        `(results are for ${status.observedGeneration === undefined || status.observedGeneration < 0 ? "none" : `generation ${String(status.observedGeneration)}`})`,
     };
   }
   if (status.phase !== "Completed") {
@@ -79,6 +81,22 @@ export function experimentMeasurement(
         (spec.variant === undefined
           ? `; name a variant after the canary revision or set experiment.variant`
           : `; fix experiment.variant`),
+    };
+  }
+  // Results recorded for another revision (an earlier canary) never gate this canary: the run
+  // has to have called this canary revision. A variant on another revision (the stable one, as
+  // the control) counts when the same run evaluated this canary too.
+  if (
+    result.revision !== undefined &&
+    result.revision !== where.revision &&
+    !results.some((r) => r.revision === where.revision)
+  ) {
+    return {
+      ok: false,
+      error:
+        `${name}, variant ${variant}, has results for revision ${result.revision}, ` +
+        `not for the canary revision ${where.revision} yet; it runs again once its variant ` +
+        `calls this revision (model.modelDeployment.role: Canary)`,
     };
   }
   const entry = (result.metrics ?? []).find((m) => m.name === spec.metric);

@@ -17,7 +17,7 @@ import { currentPrices, type PriceTableRef } from "./clients.js";
 import { observeOnline } from "./online.js";
 import { isFinished, runIdOf, type ObservedExperiment, type ObservedRun } from "./observed.js";
 import { ResultsStore } from "./results-store.js";
-import { pinnedVersion, resolveVariant, type ResolvedVariant } from "./variants.js";
+import { canaryMoved, pinnedVersion, resolveVariant, type ResolvedVariant } from "./variants.js";
 
 /** The controller's settings observe reads with. */
 export interface ObserveSettings {
@@ -34,7 +34,11 @@ export async function observeExperiment(
   context: ObjectContext,
 ): Promise<ObservedExperiment> {
   const { deps } = context;
-  if (isFinished(experiment)) {
+  const namespace = experiment.metadata.namespace ?? "";
+  const deploymentOf = (name: string) =>
+    deps.cache.get<ModelDeployment>(ModelDeploymentType, { namespace, name });
+  // A finished run stays finished, unless a variant follows a canary that has moved on since.
+  if (isFinished(experiment) && !canaryMoved(experiment, deploymentOf)) {
     // An in-process cache, not the cluster: a finished run needs its items no more.
     settings.datasets.forget(experiment.metadata.uid);
     return { kind: "finished" };
@@ -54,7 +58,6 @@ export async function observeExperiment(
     };
   }
 
-  const namespace = experiment.metadata.namespace ?? "";
   const resolved: ResolvedVariant[] = [];
   for (const [i, variant] of experiment.spec.variants.entries()) {
     const prompt = deps.cache.get<Prompt>(PromptType, { namespace, name: variant.prompt.name });
@@ -64,9 +67,7 @@ export async function observeExperiment(
         ? await readPromptSnapshot(deps.client, namespace, variant.prompt.name, pinned.version)
         : undefined;
     const served = variant.model?.modelDeployment;
-    const deployment = served
-      ? deps.cache.get<ModelDeployment>(ModelDeploymentType, { namespace, name: served.name })
-      : undefined;
+    const deployment = served ? deploymentOf(served.name) : undefined;
     const resolution = resolveVariant(variant, i, prompt, snapshot, deployment);
     if (!resolution.ok) return { kind: "blocked", blocked: resolution.problem };
     resolved.push(resolution.variant);

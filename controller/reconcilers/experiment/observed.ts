@@ -58,7 +58,12 @@ export function runIdOf(
   items: readonly DatasetItem[],
 ): string {
   return contentHash({
-    variants: resolved.map((v) => ({ ...v, endpoint: v.endpoint.baseURL })),
+    // The revision is left out (its endpoint differs anyway), so run ids stay those of earlier
+    // controllers.
+    variants: resolved.map(({ revision: _revision, ...v }) => ({
+      ...v,
+      endpoint: v.endpoint.baseURL,
+    })),
     items,
     repetitions: experiment.spec.repetitions ?? 1,
     evaluators: experiment.spec.evaluators,

@@ -1,7 +1,8 @@
 // What one Experiment reconcile does, decided from the spec, what observe read and the time. Pure.
 //
 //   online (spec.traffic) → online-plan.ts
-//   finished            → promotion only (a Completed run never re-runs: change the spec for that)
+//   finished            → promotion only (a Completed run re-runs on a spec change, or when a
+//                         variant that follows a canary (role Canary) finds a new one)
 //   blocked             → Stalled (only a spec change helps), waiting (DependencyNotReady) or Failed
 //   every unit done     → complete: the final analysis (tracking and promotion are act's)
 //   budget reached      → Stalled BudgetExceeded, results so far kept

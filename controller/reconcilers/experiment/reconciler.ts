@@ -102,7 +102,7 @@ export function experimentController(options: ExperimentControllerOptions = {}):
               .map((e) => `${e.metadata.namespace ?? ""}/${e.metadata.name}`),
         },
         {
-          // A ModelDeployment a variant calls becomes ready (or moves its stable revision).
+          // A ModelDeployment a variant calls becomes ready, or moves its stable or canary revision.
           type: ModelDeploymentType,
           map: (md) =>
             deps.cache

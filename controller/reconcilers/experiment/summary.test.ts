@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { scoredRecord } from "./records.fixture.js";
 import { decideWinner } from "../../analysis/index.js";
 import type { ExperimentSpec } from "../../api/generated/index.js";
-import { analyze, comparisonsOf, primaryMetricOf } from "./summary.js";
+import { analyze, comparisonsOf, primaryMetricOf, variantResults } from "./summary.js";
 
 const record = scoredRecord;
 
@@ -87,5 +87,26 @@ describe("analyze", () => {
     expect(analyze(withDesign, records, ["base", "cand"], "base").comparisons[0]?.result.test).toBe(
       test,
     );
+  });
+});
+
+describe("variantResults", () => {
+  it("records the ModelDeployment revision a variant ran on, and none for an endpoint", () => {
+    const records = [record("base", "q0", true), record("cand", "q0", false)];
+    const decision = analyze(spec, records, ["base", "cand"], "base");
+    const results = variantResults(
+      records,
+      [
+        { name: "base", promptVersion: 1 },
+        { name: "cand", promptVersion: 1, revision: "coder-3f9a1c2d4e" },
+      ],
+      decision,
+      spec.evaluators,
+    );
+    expect(results.map((r) => [r.variant, r.revision])).toEqual([
+      ["base", undefined],
+      ["cand", "coder-3f9a1c2d4e"],
+    ]);
+    expect("revision" in (results[0] ?? {})).toBe(false);
   });
 });

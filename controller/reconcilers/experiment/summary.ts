@@ -123,7 +123,7 @@ function metricSummary(
 /** Per-variant results for status: n, each evaluator's mean / CI / pass rate, latency and cost. */
 export function variantResults(
   records: readonly ResultRecord[],
-  variants: readonly { name: string; promptVersion: number }[],
+  variants: readonly { name: string; promptVersion: number; revision?: string }[],
   decision: ExperimentDecision,
   evaluators: readonly ExperimentEvaluator[],
 ): ExperimentStatusResult[] {
@@ -133,6 +133,7 @@ export function variantResults(
     const result: ExperimentStatusResult = {
       variant: v.name,
       promptVersion: v.promptVersion,
+      ...(v.revision !== undefined ? { revision: v.revision } : {}),
       n: rows.length,
       metrics: evaluators.map((e) => metricSummary(e.name, rows)),
     };

@@ -1,8 +1,15 @@
 import { describe, expect, it } from "vitest";
-import type { ExperimentVariant, ModelDeployment, Prompt } from "../../api/generated/index.js";
+import type {
+  Experiment,
+  ExperimentVariant,
+  ModelDeployment,
+  Prompt,
+} from "../../api/generated/index.js";
 import { promptContentHash } from "../../prompts/content.js";
 import type { PromptSnapshot } from "../../prompts/snapshots.js";
+import { runIdOf } from "./observed.js";
 import {
+  canaryMoved,
   deploymentEndpoint,
   itemVariables,
   missingVariables,
@@ -201,13 +208,20 @@ describe("a variant served by a ModelDeployment", () => {
   const deployment = (
     revisions: { name: string; ready: boolean; url?: string }[],
     stable?: string,
+    canary?: string,
   ): ModelDeployment => ({
     apiVersion: "llmops.dev/v1alpha1",
     kind: "ModelDeployment",
     metadata: { name: "coder", namespace: "ns" },
     spec: { model: { huggingFace: { repo: "acme/coder" } }, runtime: { port: 8080 } },
-    status: { ...(stable ? { stableRevision: stable } : {}), revisions },
+    status: {
+      ...(stable ? { stableRevision: stable } : {}),
+      ...(canary ? { canaryRevision: canary } : {}),
+      revisions,
+    },
   });
+  const following = (role: "Stable" | "Canary") =>
+    variant({ name: "qa" }, { name: "coder", modelDeployment: { name: "coder", role } });
   const served = (revision?: string) =>
     variant(
       { name: "qa" },
@@ -255,7 +269,100 @@ describe("a variant served by a ModelDeployment", () => {
     expect(deploymentEndpoint({ name: "coder" }, md)).toEqual({
       ok: true,
       endpoint: { baseURL: "http://coder-a.ns.svc:8080/v1" },
+      revision: "coder-a",
     });
+    expect(stable.ok && stable.variant.revision).toBe("coder-a");
+    expect(canary.ok && canary.variant.revision).toBe("coder-b");
+  });
+
+  it("follows the canary by role: the revision being rolled out, waiting while there is none", () => {
+    const before = deployment([{ name: "coder-a", ready: true }], "coder-a");
+    const waiting = resolveVariant(following("Canary"), 0, prompt(), undefined, before);
+    expect(waiting.ok).toBe(false);
+    expect(!waiting.ok && waiting.problem).toEqual({
+      kind: "wait",
+      reason: "ModelDeploymentNotReady",
+      message:
+        "spec.variants[0].model.modelDeployment: ModelDeployment coder has no canary revision yet (a rollout starts one when its spec changes)",
+    });
+    const rolling = deployment(
+      [
+        { name: "coder-a", ready: true },
+        { name: "coder-b", ready: false },
+      ],
+      "coder-a",
+      "coder-b",
+    );
+    const notReady = resolveVariant(following("Canary"), 0, prompt(), undefined, rolling);
+    expect(!notReady.ok && notReady.problem.message).toMatch(
+      /revision coder-b of ModelDeployment coder is not ready yet/,
+    );
+    const ready = deployment(
+      [
+        { name: "coder-a", ready: true },
+        { name: "coder-b", ready: true },
+      ],
+      "coder-a",
+      "coder-b",
+    );
+    const canary = resolveVariant(following("Canary"), 0, prompt(), undefined, ready);
+    expect(canary.ok && canary.variant.endpoint.baseURL).toBe("http://coder-b.ns.svc:8080/v1");
+    expect(canary.ok && canary.variant.revision).toBe("coder-b");
+    const stable = resolveVariant(following("Stable"), 0, prompt(), undefined, ready);
+    expect(stable.ok && stable.variant.revision).toBe("coder-a");
+  });
+
+  it("a new canary is a new run, and moves a finished run on; a gone canary does not", () => {
+    const md = (canary?: string) =>
+      deployment(
+        [
+          { name: "coder-a", ready: true },
+          { name: "coder-b", ready: true },
+          { name: "coder-c", ready: true },
+        ],
+        "coder-a",
+        canary,
+      );
+    const spec = {
+      variants: [
+        { ...following("Stable"), name: "base", control: true },
+        { ...following("Canary"), name: "finetuned" },
+      ],
+      evaluators: [{ name: "exact", type: "exactMatch" as const }],
+      dataset: { inline: { items: [{ id: "1", vars: { question: "q" } }] } },
+    };
+    const experiment = (finetunedOn?: string): Experiment => ({
+      apiVersion: "llmops.dev/v1alpha1",
+      kind: "Experiment",
+      metadata: { name: "e", namespace: "ns", generation: 1 },
+      spec,
+      status: {
+        observedGeneration: 1,
+        phase: "Completed",
+        results: [
+          { variant: "base", revision: "coder-a" },
+          { variant: "finetuned", ...(finetunedOn ? { revision: finetunedOn } : {}) },
+        ],
+      },
+    });
+    const runId = (deploymentNow: ModelDeployment) => {
+      const resolved = spec.variants.map((v, i) => {
+        const r = resolveVariant(v, i, prompt(), undefined, deploymentNow);
+        if (!r.ok) throw new Error(r.problem.message);
+        return r.variant;
+      });
+      return runIdOf(experiment(), resolved, [{ id: "1", vars: { question: "q" } }]);
+    };
+    expect(runId(md("coder-b"))).not.toBe(runId(md("coder-c")));
+    expect(runId(md("coder-b"))).toBe(runId(md("coder-b")));
+
+    expect(canaryMoved(experiment("coder-b"), () => md("coder-b"))).toBe(false);
+    expect(canaryMoved(experiment("coder-b"), () => md("coder-c"))).toBe(true);
+    // Promoted or rolled back: no canary now, the finished run stays.
+    expect(canaryMoved(experiment("coder-b"), () => md())).toBe(false);
+    expect(canaryMoved(experiment("coder-b"), () => undefined)).toBe(false);
+    // Results written before revisions were recorded stay as they are.
+    expect(canaryMoved(experiment(), () => md("coder-c"))).toBe(false);
   });
 
   it("calls the URL a revision's status reports (a local process), when there is one", () => {
@@ -269,10 +376,12 @@ describe("a variant served by a ModelDeployment", () => {
     expect(deploymentEndpoint({ name: "coder" }, md)).toEqual({
       ok: true,
       endpoint: { baseURL: "http://127.0.0.1:41001/v1" },
+      revision: "coder-a",
     });
     expect(deploymentEndpoint({ name: "coder", revision: "coder-b" }, md)).toEqual({
       ok: true,
       endpoint: { baseURL: "http://127.0.0.1:41002/v1" },
+      revision: "coder-b",
     });
   });
 });

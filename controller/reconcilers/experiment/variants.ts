@@ -5,6 +5,7 @@
 // `pinnedVersion` which version is needed, reads the snapshot, and hands it to `resolveVariant`.
 import Mustache from "mustache";
 import type {
+  Experiment,
   ExperimentVariant,
   ModelDeployment,
   Prompt,
@@ -29,6 +30,8 @@ export interface ResolvedVariant {
   responseFormat?: PromptResponseFormat;
   model: string;
   endpoint: PromptModelEndpoint;
+  /** The ModelDeployment revision that serves the variant (model.modelDeployment). */
+  revision?: string;
   temperature?: number;
   topP?: number;
   maxTokens?: number;
@@ -111,29 +114,36 @@ export function pinnedVersion(
 }
 
 /**
- * The endpoint of a ModelDeployment's revision, once that revision is ready: the URL its status
- * reports (status.revisions[].url: its Service, or its local process), else its Service's
- * OpenAI-compatible API inside the cluster (`http://<revision>.<namespace>.svc:<port>/v1`).
+ * The endpoint of a ModelDeployment's revision, once that revision is ready: the named revision,
+ * else the one with the role asked for (Canary: status.canaryRevision; Stable, the default:
+ * status.stableRevision). The URL its status reports (status.revisions[].url: its Service, or
+ * its local process), else its Service's OpenAI-compatible API inside the cluster
+ * (`http://<revision>.<namespace>.svc:<port>/v1`).
  */
 export function deploymentEndpoint(
-  ref: { name: string; revision?: string },
+  ref: { name: string; revision?: string; role?: "Stable" | "Canary" },
   deployment: ModelDeployment | undefined,
-): { ok: true; endpoint: PromptModelEndpoint } | { ok: false; message: string } {
+): { ok: true; endpoint: PromptModelEndpoint; revision: string } | { ok: false; message: string } {
   if (deployment === undefined) {
     return {
       ok: false,
       message: `ModelDeployment ${ref.name} does not exist in this namespace yet`,
     };
   }
-  const revision = ref.revision ?? deployment.status?.stableRevision;
+  const canary = ref.revision === undefined && ref.role === "Canary";
+  const revision =
+    ref.revision ??
+    (canary ? deployment.status?.canaryRevision : deployment.status?.stableRevision);
   const listed = deployment.status?.revisions?.find((r) => r.name === revision);
   if (revision === undefined || listed === undefined) {
     return {
       ok: false,
       message:
-        ref.revision === undefined
-          ? `ModelDeployment ${ref.name} has no stable revision yet`
-          : `ModelDeployment ${ref.name} runs no revision ${ref.revision} (revisions: ${(deployment.status?.revisions ?? []).map((r) => r.name).join(", ")})`,
+        ref.revision !== undefined
+          ? `ModelDeployment ${ref.name} runs no revision ${ref.revision} (revisions: ${(deployment.status?.revisions ?? []).map((r) => r.name).join(", ")})`
+          : canary
+            ? `ModelDeployment ${ref.name} has no canary revision yet (a rollout starts one when its spec changes)`
+            : `ModelDeployment ${ref.name} has no stable revision yet`,
     };
   }
   if (listed.ready !== true) {
@@ -144,13 +154,36 @@ export function deploymentEndpoint(
   }
   // The revision's own URL as the serving backend reports it (a Service, or a local process);
   // statuses written before revisions carried one get the Service name.
-  if (listed.url !== undefined) return { ok: true, endpoint: { baseURL: listed.url } };
+  if (listed.url !== undefined) return { ok: true, endpoint: { baseURL: listed.url }, revision };
   const port = deployment.spec.runtime?.port ?? 8000;
   const namespace = deployment.metadata.namespace ?? "";
   return {
     ok: true,
     endpoint: { baseURL: `http://${revision}.${namespace}.svc:${String(port)}/v1` },
+    revision,
   };
+}
+
+/**
+ * Whether a finished run is for an earlier canary: a variant that follows a ModelDeployment's
+ * canary (model.modelDeployment.role Canary) has results recorded for another revision than the
+ * ready canary it would call now. That makes a new run (a new endpoint, so a new run id); results
+ * without a recorded revision (earlier controllers) and a canary that is gone (promoted or rolled
+ * back) leave the finished run as it is.
+ */
+export function canaryMoved(
+  experiment: Experiment,
+  deploymentOf: (name: string) => ModelDeployment | undefined,
+): boolean {
+  const results = experiment.status?.results ?? [];
+  return experiment.spec.variants.some((variant) => {
+    const served = variant.model?.modelDeployment;
+    if (served?.role !== "Canary") return false;
+    const recorded = results.find((r) => r.variant === variant.name)?.revision;
+    if (recorded === undefined) return false;
+    const now = deploymentEndpoint(served, deploymentOf(served.name));
+    return now.ok && now.revision !== recorded;
+  });
 }
 
 /** The problem when the snapshot of a pinned, non-live version could not be read. */
@@ -194,6 +227,7 @@ export function resolveVariant(
   }
   const served = variant.model?.modelDeployment;
   let endpoint = variant.model?.endpoint ?? spec.model.endpoint;
+  let revision: string | undefined;
   if (served !== undefined) {
     const found = deploymentEndpoint(served, deployment);
     if (!found.ok)
@@ -203,6 +237,7 @@ export function resolveVariant(
         `${field}.model.modelDeployment: ${found.message}`,
       );
     endpoint = found.endpoint;
+    revision = found.revision;
   }
   if (endpoint === undefined) {
     // Waiting: setting the Prompt's endpoint (a change to the Prompt, not this spec) clears it.
@@ -230,6 +265,7 @@ export function resolveVariant(
       ...(spec.responseFormat ? { responseFormat: spec.responseFormat } : {}),
       model: variant.model?.name ?? spec.model.name,
       endpoint,
+      ...(revision !== undefined ? { revision } : {}),
       ...(temperature !== undefined ? { temperature } : {}),
       ...(topP !== undefined ? { topP } : {}),
       ...(maxTokens !== undefined ? { maxTokens } : {}),
