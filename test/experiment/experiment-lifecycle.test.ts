@@ -167,6 +167,123 @@ describe("Experiment lifecycle", () => {
     }
   }, 240_000);
 
+  it("a variant that follows the canary by role waits for one, runs on it, and runs again on a new canary", async () => {
+    const items = arithmeticDataset(6, 3);
+    const { namespace, server } = await setup("exp-canary", 0, items);
+    await apply(promptManifest(namespace, server.baseURL));
+    const running = startManager(client, namespace);
+    // Revisions report their URL (as local serving does): the same test server under two host
+    // names, so that each canary is a different endpoint.
+    const byLocalhost = server.baseURL.replace("127.0.0.1", "localhost");
+    const deploymentStatus = async (canary?: { name: string; url: string }) => {
+      await client.applyStatus(
+        ModelDeploymentType,
+        {
+          apiVersion: "llmops.dev/v1alpha1",
+          kind: "ModelDeployment",
+          metadata: { name: "coder", namespace },
+          status: {
+            phase: canary ? "Progressing" : "Healthy",
+            stableRevision: "coder-a",
+            ...(canary ? { canaryRevision: canary.name } : {}),
+            revisions: [
+              { name: "coder-a", role: "Stable", weight: 100, ready: true, url: server.baseURL },
+              ...(canary
+                ? [
+                    {
+                      name: canary.name,
+                      role: "Canary" as const,
+                      weight: 0,
+                      ready: true,
+                      url: canary.url,
+                    },
+                  ]
+                : []),
+            ],
+          },
+        },
+        { force: true },
+      );
+    };
+    try {
+      await client.apply(ModelDeploymentType, {
+        apiVersion: "llmops.dev/v1alpha1",
+        kind: "ModelDeployment",
+        metadata: { name: "coder", namespace },
+        spec: { model: { huggingFace: { repo: "acme/coder", revision: "a".repeat(40) } } },
+      });
+      await deploymentStatus();
+      const manifest = experimentManifest(namespace, "follows-canary", inline(items));
+      manifest.spec.variants = [
+        {
+          name: "base",
+          control: true,
+          prompt: { name: "arith" },
+          model: { name: "model-weak", modelDeployment: { name: "coder" } },
+        },
+        {
+          name: "finetuned",
+          prompt: { name: "arith" },
+          model: { name: "model-strong", modelDeployment: { name: "coder", role: "Canary" } },
+        },
+      ];
+      await apply(manifest);
+      const waiting = await eventually(
+        "waits for a canary",
+        async () => {
+          const e = await getExperiment(namespace, "follows-canary");
+          return condition(e, "Ready")?.reason === "DependencyNotReady" ? e : undefined;
+        },
+        60_000,
+      );
+      expect(condition(waiting, "Ready")?.message).toMatch(
+        /spec\.variants\[1\]\.model\.modelDeployment: ModelDeployment coder has no canary revision yet/,
+      );
+      expect(server.requests).toHaveLength(0);
+
+      // The ModelDeployment watch brings it back once the rollout has a canary.
+      const completedOn = async (canary: string) =>
+        eventually(
+          `Completed on ${canary}`,
+          async () => {
+            const e = await getExperiment(namespace, "follows-canary");
+            const finetuned = e.status?.results?.find((r) => r.variant === "finetuned");
+            return e.status?.phase === "Completed" && finetuned?.revision === canary
+              ? e
+              : undefined;
+          },
+          120_000,
+        );
+      await deploymentStatus({ name: "coder-b", url: server.baseURL });
+      const first = await completedOn("coder-b");
+      expect(first.status?.results?.map((r) => [r.variant, r.revision, r.n])).toEqual([
+        ["base", "coder-a", 6],
+        ["finetuned", "coder-b", 6],
+      ]);
+      const callsFirst = server.requests.length;
+      expect(callsFirst).toBe(12);
+
+      // A new canary (same generation, no spec change): a new run, on the new revision.
+      await deploymentStatus({ name: "coder-c", url: byLocalhost });
+      const second = await completedOn("coder-c");
+      expect(second.metadata.generation).toBe(first.metadata.generation);
+      expect(second.status?.results?.find((r) => r.variant === "base")?.revision).toBe("coder-a");
+      expect(server.requests.length).toBe(callsFirst + 12);
+
+      // The canary promoted away (none now): the finished run stays as it is.
+      await deploymentStatus();
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const after = await getExperiment(namespace, "follows-canary");
+      expect(after.status?.phase).toBe("Completed");
+      expect(after.status?.results?.find((r) => r.variant === "finetuned")?.revision).toBe(
+        "coder-c",
+      );
+      expect(server.requests.length).toBe(callsFirst + 12);
+    } finally {
+      await running.stop();
+    }
+  }, 300_000);
+
   it("starts no new call once the Experiment is being deleted", async () => {
     const items = arithmeticDataset(200, 9);
     const { namespace, server } = await setup("exp-delete", 100, items);
