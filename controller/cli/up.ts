@@ -23,6 +23,7 @@ import { gitSyncFieldManager } from "../api/well-known.js";
 import type { KubeClient } from "../kube/client.js";
 import { errorMessage } from "../kube/errors.js";
 import type { KubeObject, ResourceType } from "../kube/resources.js";
+import { readPidFile, readProcStat, runsIn as childRunsIn } from "../backends/local/run-files.js";
 import { ensureControlPlaneBinaries } from "../localenv/binaries.js";
 import {
   freePorts,
@@ -655,9 +656,8 @@ export async function runningLocalChildren(root: string): Promise<ChildProcessFi
       const full = join(dir, entry.name);
       if (entry.isDirectory()) await walk(full, what, depth + 1);
       else if (entry.name === "pid") {
-        const pid = Number.parseInt((await readFile(full, "utf8").catch(() => "")).trim(), 10);
-        if (Number.isInteger(pid) && pid > 1 && (await runsIn(pid, dir)))
-          found.push({ what, dir, pid });
+        const pid = await readPidFile(full);
+        if (pid !== undefined && (await runsIn(pid, dir))) found.push({ what, dir, pid });
       }
     }
   };
@@ -666,19 +666,14 @@ export async function runningLocalChildren(root: string): Promise<ChildProcessFi
   return found;
 }
 
+/** The child a run directory recorded (backends/local), or a process naming that directory. */
 async function runsIn(pid: number, dir: string): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${String(pid)}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    if (state === "Z" || state === "X") return false;
-    const real = await realpath(dir);
-    const cwd = await realpath(`/proc/${String(pid)}/cwd`).catch(() => "");
-    if (cwd === real) return true;
-    const cmdline = await readFile(`/proc/${String(pid)}/cmdline`, "utf8");
-    return cmdline.includes(dir) || cmdline.includes(real);
-  } catch {
-    return false;
-  }
+  if (await childRunsIn(pid, dir)) return true;
+  const stat = await readProcStat(pid);
+  if (stat === undefined || stat.state === "Z" || stat.state === "X") return false;
+  const cmdline = await readFile(`/proc/${String(pid)}/cmdline`, "utf8").catch(() => "");
+  const real = await realpath(dir).catch(() => dir);
+  return cmdline.includes(dir) || cmdline.includes(real);
 }
 
 /** SIGTERM to each child's process group, SIGKILL after a grace period. */

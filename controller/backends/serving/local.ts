@@ -19,13 +19,14 @@ import {
   mkdirSync,
   openSync,
 } from "node:fs";
-import { readFile, readdir, readlink, realpath, rm, writeFile, rename } from "node:fs/promises";
+import { readFile, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { ModelDeployment } from "../../api/generated/index.js";
 import { TerminalError } from "../../kube/errors.js";
 import type { StoredObject } from "../../kube/resources.js";
 import { servedName, type ResolvedModel } from "../../reconcilers/model-deployment/workloads.js";
+import { errnoCode, readPidFile, readTail, runsIn, writeAtomic } from "../local/run-files.js";
 import type { RevisionState, ServingBackend, ServingProblem } from "./backend.js";
 
 export interface LocalServingOptions {
@@ -180,12 +181,12 @@ export function createLocalServing(options: LocalServingOptions): LocalServingBa
   const stop = async (dir: string): Promise<void> => {
     const pid = await readPid(dir);
     if (pid === undefined) return;
-    if (await alive(pid, dir)) {
+    if (await runsIn(pid, dir)) {
       signal(pid, "SIGTERM");
       const deadline = Date.now() + killGraceMs;
-      while ((await alive(pid, dir)) && Date.now() < deadline) await sleep(50);
-      if (await alive(pid, dir)) signal(pid, "SIGKILL");
-      while (await alive(pid, dir)) await sleep(20);
+      while ((await runsIn(pid, dir)) && Date.now() < deadline) await sleep(50);
+      if (await runsIn(pid, dir)) signal(pid, "SIGKILL");
+      while (await runsIn(pid, dir)) await sleep(20);
       logger?.info({ dir, pid }, "stopped local serving process");
     }
     await rm(join(dir, localServingFiles.pid), { force: true });
@@ -194,7 +195,7 @@ export function createLocalServing(options: LocalServingOptions): LocalServingBa
   const state = async (dir: string): Promise<RevisionState> => {
     const pid = await readPid(dir);
     if (pid === undefined) return { available: false, replicas: 0 };
-    if (!(await alive(pid, dir))) {
+    if (!(await runsIn(pid, dir))) {
       // Stopped on purpose removes the pid file: this one exited by itself.
       const tail = (await readTail(join(dir, localServingFiles.stderr), 4096))
         .split("\n")
@@ -246,7 +247,7 @@ export function createLocalServing(options: LocalServingOptions): LocalServingBa
         throw new TerminalError(problem.message, { reason: problem.reason });
       }
       const pid = await readPid(dir);
-      if (pid !== undefined && (await alive(pid, dir))) return;
+      if (pid !== undefined && (await runsIn(pid, dir))) return;
       const last = started.get(dir);
       if (last !== undefined && Date.now() - last < restartBackoffMs) return;
       if (pid !== undefined) {
@@ -263,7 +264,7 @@ export function createLocalServing(options: LocalServingOptions): LocalServingBa
         return;
       }
       const pid = await readPid(dir);
-      if (pid !== undefined && (await alive(pid, dir))) return;
+      if (pid !== undefined && (await runsIn(pid, dir))) return;
       // Started again from the command line it ran with (a warm revision after a restart).
       const text = await readFile(join(dir, localServingFiles.command), "utf8").catch(
         () => undefined,
@@ -309,25 +310,8 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-/** Whether `pid` runs and is the server of `dir` (its working directory), not a reused pid. */
-async function alive(pid: number, dir: string): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  const stat = await readFile(`/proc/${String(pid)}/stat`, "utf8").catch(() => undefined);
-  if (stat === undefined) return true; // no /proc (macOS): the signal test is all there is
-  const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  if (state === "Z") return false;
-  const cwd = await readlink(`/proc/${String(pid)}/cwd`).catch(() => undefined);
-  return cwd !== undefined && cwd === (await realpath(dir).catch(() => dir));
-}
-
 async function readPid(dir: string): Promise<number | undefined> {
-  const text = await readFile(join(dir, localServingFiles.pid), "utf8").catch(() => undefined);
-  const pid = Number(text?.trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  return readPidFile(join(dir, localServingFiles.pid));
 }
 
 /** The port from the server's {"llmops":1,"event":"listening","port":N} line. */
@@ -357,21 +341,6 @@ async function healthy(host: string, port: number): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function readTail(path: string, bytes: number): Promise<string> {
-  const text = await readFile(path, "utf8").catch(() => "");
-  return text.slice(-bytes);
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === "object" && err !== null && "code" in err ? String(err.code) : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

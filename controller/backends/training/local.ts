@@ -27,22 +27,22 @@ import {
   renameSync,
   writeFileSync,
 } from "node:fs";
-import {
-  open,
-  readdir,
-  readFile,
-  readlink,
-  realpath,
-  rename,
-  stat,
-  writeFile,
-} from "node:fs/promises";
+import { open, readdir, readFile, stat } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Logger } from "pino";
 import { errorMessage, TerminalError } from "../../kube/errors.js";
 import { systemClock, type Clock } from "../../runtime/clock.js";
+import {
+  errnoCode,
+  hasProc,
+  parsePid,
+  readProcStat,
+  readTail,
+  workingIn,
+  writeAtomic,
+} from "../local/run-files.js";
 import type { AttemptRef, AttemptRequest, AttemptState, TrainingBackend } from "./backend.js";
 import {
   parseTrainerLine,
@@ -599,10 +599,9 @@ async function groupAlive(pid: number, dir: string): Promise<boolean> {
   const leader = await readProcStat(pid);
   if (leader !== undefined && leader.state !== "Z") {
     // The wrapper never leaves the attempt directory.
-    const cwd = await readlink(`/proc/${String(pid)}/cwd`).catch(() => undefined);
-    return cwd === undefined || cwd === (await realpath(dir));
+    return (await workingIn(pid, dir)) !== false;
   }
-  if (!(await exists("/proc/self/stat"))) return true;
+  if (!(await hasProc())) return true;
   // The leader is gone or a zombie (the wrapper ends only after the trainer, so this is rare):
   // the group lives while any other member runs.
   const entries = await readdir("/proc").catch(() => [] as string[]);
@@ -612,17 +611,6 @@ async function groupAlive(pid: number, dir: string): Promise<boolean> {
     if (member?.pgrp === pid && member.state !== "Z") return true;
   }
   return false;
-}
-
-/** State and process group from /proc/<pid>/stat; undefined without such a process (or /proc). */
-async function readProcStat(pid: number): Promise<{ state: string; pgrp: number } | undefined> {
-  const text = await readFile(`/proc/${String(pid)}/stat`, "utf8").catch(() => undefined);
-  if (text === undefined) return undefined;
-  // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses.
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const state = fields[0];
-  const pgrp = Number(fields[2]);
-  return state === undefined || !Number.isInteger(pgrp) ? undefined : { state, pgrp };
 }
 
 async function readExitCode(dir: string): Promise<{ code: number; at: Date } | undefined> {
@@ -650,46 +638,10 @@ function readPidSync(dir: string): number | undefined {
   }
 }
 
-function parsePid(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const pid = Number.parseInt(text.trim(), 10);
-  return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-}
-
-/** The last `bytes` of a file, from the first whole line on, trimmed. */
-async function readTail(path: string, bytes: number): Promise<string> {
-  let handle;
-  try {
-    handle = await open(path, "r");
-  } catch {
-    return "";
-  }
-  try {
-    const { size } = await handle.stat();
-    const length = Math.min(size, bytes);
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, size - length);
-    let text = buffer.toString("utf8");
-    if (length < size) {
-      const newline = text.indexOf("\n");
-      if (newline !== -1 && newline < text.length - 1) text = text.slice(newline + 1);
-    }
-    return text.trim();
-  } finally {
-    await handle.close();
-  }
-}
-
 function writeAtomicSync(path: string, text: string): void {
   const tmp = `${path}.${String(process.pid)}.tmp`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${String(process.pid)}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
 }
 
 async function readTextOrUndefined(path: string): Promise<string | undefined> {
@@ -712,10 +664,4 @@ async function statOrUndefined(path: string): Promise<{ mtime: Date } | undefine
 
 async function exists(path: string): Promise<boolean> {
   return (await statOrUndefined(path)) !== undefined;
-}
-
-function errnoCode(err: unknown): string | undefined {
-  return err instanceof Error && "code" in err && typeof err.code === "string"
-    ? err.code
-    : undefined;
 }
