@@ -3,11 +3,12 @@
 // dependencies only. Here the same two steps run into an empty directory, and the installed
 // `llmops` must start: --version, `controller --help`, and `validate` (which reads the CRDs the
 // package ships).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repositoryRoot } from "../validate/fixtures.js";
@@ -117,6 +118,60 @@ describe("the npm package the image installs", () => {
     const invalid = await run(llmops, ["validate", broken], app);
     expect(invalid.code).not.toBe(0);
     expect(invalid.stdout + invalid.stderr).toContain("broken.yaml");
+  });
+
+  it("runs `llmops controller` with a bounded young generation, in the same process; the user's own size wins", async () => {
+    // A controller that keeps waiting for its apiserver (nothing listens on the port), so its
+    // command line can be read while it runs.
+    const kubeconfig = join(dir, "kubeconfig");
+    await writeFile(
+      kubeconfig,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]",
+        "users: [{name: u, user: {token: t}}]",
+        "contexts: [{name: x, context: {cluster: c, user: u}}]",
+        "current-context: x",
+        "",
+      ].join("\n"),
+    );
+    const cmdlineOf = async (nodeOptions: string) => {
+      const child = spawn(
+        llmops,
+        [
+          "controller",
+          `--kubeconfig=${kubeconfig}`,
+          "--no-leader-elect",
+          "--metrics-addr=0",
+          "--api-addr=0",
+          "--log-level=silent",
+        ],
+        { cwd: app, env: { ...env, NODE_OPTIONS: nodeOptions }, stdio: "ignore" },
+      );
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      try {
+        // bin/llmops.js replaces itself before it loads the CLI; by the time the controller waits
+        // for its apiserver (its first log line), the command line is final.
+        await sleep(3000);
+        expect(child.exitCode, "the controller keeps waiting for its apiserver").toBeNull();
+        const cmdline = readFileSync(`/proc/${String(child.pid)}/cmdline`, "utf8").split("\0");
+        return cmdline;
+      } finally {
+        child.kill("SIGTERM");
+        await exited;
+      }
+    };
+    const tuned = await cmdlineOf("");
+    // The same pid now runs node with the flag before the script (execve, not a child process).
+    expect(tuned).toContain("--max-semi-space-size=8");
+    expect(tuned.indexOf("--max-semi-space-size=8")).toBeLessThan(
+      tuned.findIndex((a) => /bin\/llmops(\.js)?$/.test(a)),
+    );
+    expect(tuned).toContain("controller");
+    const own = await cmdlineOf("--max-semi-space-size=16");
+    expect(own.some((a) => a.startsWith("--max-semi-space-size"))).toBe(false);
+    expect(own).toContain("controller");
   });
 
   it("is what the Dockerfile builds: Node 24, npm pack, --omit=dev, non-root, llmops controller", async () => {
