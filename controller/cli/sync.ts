@@ -4,7 +4,6 @@
 // llmops-sync-<source> ConfigMap), once or on every change (chokidar, debounced).
 import { readFile } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
-import { watch } from "chokidar";
 import { Command } from "commander";
 import { loadCrds, type CrdSet } from "../api/crds.js";
 import { createObjectValidator, type ObjectValidator } from "../api/validation/object-validator.js";
@@ -206,6 +205,8 @@ export async function watchDirectory(
     onResult: (r: DirectorySyncResult) => void;
   },
 ): Promise<void> {
+  // Imported here: only `sync --watch` and `up` watch a directory.
+  const { watch } = await import("chokidar");
   const watcher = watch(options.dir, {
     ignoreInitial: true,
     ignored: (p) => /(^|\/)\.[^/]+$/.test(p),

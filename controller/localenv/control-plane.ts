@@ -13,7 +13,6 @@ import { request as httpRequest } from "node:http";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { ensurePki, type Pki } from "./pki.js";
 import {
@@ -257,9 +256,6 @@ export async function startLocalControlPlane(
       "--controllers=*",
     ]);
     const all = [etcd, apiserver, controllerManager];
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfigPath);
-    const core = kc.makeApiClient(CoreV1Api);
     await Promise.all([
       waitFor(
         "kube-controller-manager /healthz",
@@ -269,10 +265,9 @@ export async function startLocalControlPlane(
       ),
       waitFor(
         "the default ServiceAccount (controller-manager at work)",
-        async () => {
-          await core.readNamespacedServiceAccount({ name: "default", namespace: "default" });
-          return true;
-        },
+        async () =>
+          (await probe(`${server}/api/v1/namespaces/default/serviceaccounts/default`, clientTls))
+            .status === 200,
         all,
         deadline,
       ),

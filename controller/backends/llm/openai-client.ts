@@ -7,8 +7,12 @@
 // holding the caller. Here the clock and randomness are injected, every retry is recorded in the
 // result, and the per-request timeout (also the clock's) covers reading the body, which the SDK's
 // timeout does not.
+//
+// The SDK is imported on a client's first call, not with this module: most controllers never call
+// a model (Prompts only), and the package costs ~18 MiB of resident memory once loaded.
 import { inspect } from "node:util";
-import OpenAI from "openai";
+import type OpenAI from "openai";
+import type { ClientOptions } from "openai";
 import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
@@ -99,6 +103,16 @@ export function describeEndpoint(
 const DEFAULT_TIMEOUT_MS = 60_000;
 const EXCERPT_LENGTH = 200;
 
+type OpenAiSdk = typeof OpenAI;
+let sdkModule: Promise<OpenAiSdk> | undefined;
+/** The SDK's class once some client has loaded it (errors are classified against its types). */
+let loadedSdk: OpenAiSdk | undefined;
+
+function loadSdk(): Promise<OpenAiSdk> {
+  sdkModule ??= import("openai").then(({ default: sdk }) => (loadedSdk = sdk));
+  return sdkModule;
+}
+
 /** Creates a ChatModelClient for an OpenAI-compatible endpoint. */
 export function createOpenAiChatClient(options: OpenAiChatClientOptions): OpenAiChatClient {
   return new OpenAiChatClient(options);
@@ -110,7 +124,8 @@ type Attempt<T> = { ok: true; value: T; latencyMs: number } | { ok: false; error
 export class OpenAiChatClient implements ChatModelClient {
   // Private fields are invisible to JSON.stringify, pino and util.inspect: the SDK instance and
   // the key stay out of logs even if someone logs the client.
-  readonly #sdk: OpenAI;
+  readonly #sdkOptions: ClientOptions;
+  #sdk: Promise<OpenAI> | undefined;
   readonly #apiKey: string | null;
   readonly #description: EndpointDescription;
   readonly #semaphore: Semaphore;
@@ -140,7 +155,7 @@ export class OpenAiChatClient implements ChatModelClient {
       ...options,
       maxConcurrency: this.#semaphore.limit,
     });
-    this.#sdk = new OpenAI({
+    this.#sdkOptions = {
       baseURL: options.baseURL,
       // The SDK insists on a credential; a keyless endpoint gets a placeholder whose header is
       // then removed (a null default header deletes it), so nothing is sent.
@@ -159,7 +174,12 @@ export class OpenAiChatClient implements ChatModelClient {
       timeout: this.#timeoutMs,
       logLevel: "off",
       ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
+    };
+  }
+
+  #client(): Promise<OpenAI> {
+    this.#sdk ??= loadSdk().then((Sdk) => new Sdk(this.#sdkOptions));
+    return this.#sdk;
   }
 
   /** The loggable description of this client's endpoint. */
@@ -178,7 +198,8 @@ export class OpenAiChatClient implements ChatModelClient {
   async complete(request: ChatRequest, options: CallOptions = {}): Promise<ChatCompletion> {
     const body = this.#body(request);
     const { value, latencyMs, attempts, retries } = await this.#withRetries(async (signal) => {
-      const raw: unknown = await this.#sdk.chat.completions.create(body, {
+      const sdk = await this.#client();
+      const raw: unknown = await sdk.chat.completions.create(body, {
         signal,
         maxRetries: 0,
       });
@@ -197,7 +218,8 @@ export class OpenAiChatClient implements ChatModelClient {
 
   async listModels(options: CallOptions = {}): Promise<string[]> {
     const { value } = await this.#withRetries(async (signal) => {
-      const page = await this.#sdk.models.list({ signal, maxRetries: 0 });
+      const sdk = await this.#client();
+      const page = await sdk.models.list({ signal, maxRetries: 0 });
       return page.data.map((m) => m.id);
     }, options.signal);
     return value;
@@ -311,13 +333,14 @@ export class OpenAiChatClient implements ChatModelClient {
   #classify(error: unknown): LlmError {
     const endpoint = this.#description.endpoint;
     if (error instanceof LlmError) return error;
-    if (error instanceof OpenAI.APIConnectionTimeoutError) {
+    const Sdk = loadedSdk;
+    if (Sdk !== undefined && error instanceof Sdk.APIConnectionTimeoutError) {
       return new LlmTimeoutError(`${endpoint} did not answer within ${this.#timeoutMs} ms`, {
         cause: error,
         timeoutMs: this.#timeoutMs,
       });
     }
-    if (error instanceof OpenAI.APIConnectionError) {
+    if (Sdk !== undefined && error instanceof Sdk.APIConnectionError) {
       return new LlmConnectionError(
         `cannot reach ${endpoint}: ${this.#scrub(causeMessage(error))}`,
         {
@@ -325,7 +348,7 @@ export class OpenAiChatClient implements ChatModelClient {
         },
       );
     }
-    if (error instanceof OpenAI.APIError && typeof error.status === "number") {
+    if (Sdk !== undefined && error instanceof Sdk.APIError && typeof error.status === "number") {
       const code =
         (typeof error.code === "string" ? error.code : null) ??
         (typeof error.type === "string" ? error.type : null);

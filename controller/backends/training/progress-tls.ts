@@ -4,13 +4,19 @@
 // certificate can be re-minted (new hosts, expiry) without touching running pods.
 //
 // Why node-forge: node:crypto parses certificates (X509Certificate) but cannot create one. Keys
-// are still generated and kept by node:crypto; forge only encodes and signs the certificates.
+// are still generated and kept by node:crypto; forge only encodes and signs the certificates. It
+// is imported when a certificate is first minted, not with this module (most controllers never
+// mint one, and forge costs ~10 MiB resident).
 import { generateKeyPair, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { promisify } from "node:util";
-import forge from "node-forge";
+import type forgeType from "node-forge";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
+
+async function loadForge(): Promise<typeof forgeType> {
+  return (await import("node-forge")).default;
+}
 
 /** PEM strings a TLS server needs, and the CA a client must trust to reach it. */
 export interface ProgressTlsMaterial {
@@ -49,7 +55,8 @@ export async function createCertificateAuthority(
   options: { commonName?: string; now?: Date } = {},
 ): Promise<CertificateAuthority> {
   const now = options.now ?? new Date();
-  const keys = await newRsaKeys();
+  const forge = await loadForge();
+  const keys = await newRsaKeys(forge);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.forgePublic;
   cert.serialNumber = randomSerial();
@@ -78,9 +85,10 @@ export async function createSelfSignedTls(
   }
   const now = options.now ?? new Date();
   const ca = options.ca ?? (await createCertificateAuthority({ now }));
+  const forge = await loadForge();
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
-  const keys = await newRsaKeys();
+  const keys = await newRsaKeys(forge);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.forgePublic;
   cert.serialNumber = randomSerial();
@@ -110,10 +118,10 @@ function altName(host: string): { type: number; value?: string; ip?: string } {
   return isIP(bare) === 0 ? { type: 2, value: bare } : { type: 7, ip: bare };
 }
 
-async function newRsaKeys(): Promise<{
+async function newRsaKeys(forge: typeof forgeType): Promise<{
   privatePem: string;
-  forgePrivate: forge.pki.rsa.PrivateKey;
-  forgePublic: forge.pki.rsa.PublicKey;
+  forgePrivate: forgeType.pki.rsa.PrivateKey;
+  forgePublic: forgeType.pki.rsa.PublicKey;
 }> {
   // Native key generation (forge's pure-JS RSA keygen takes seconds and blocks the loop).
   const { privateKey, publicKey } = await generateKeyPairAsync("rsa", {
