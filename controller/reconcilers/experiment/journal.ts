@@ -7,13 +7,21 @@
 // because the endpoint may already have answered (and billed) it. A graceful shutdown finishes
 // what is in flight instead, so it interrupts nothing.
 //
+// Claims are made one unit ahead (runner.ts): while a worker's call is in flight, the worker claims
+// its next unit, so the write is off the call's path. A claim is therefore not proof that the call
+// was sent, only that it may have been: a worker that stops before sending a claimed unit releases
+// it (the next write no longer carries it), and only a kill between a claim and its send leaves one
+// behind, recorded as interrupted like a call in flight. So after a kill at most 2 × concurrency
+// calls are interrupted, of which at most `concurrency` were sent; none is ever sent twice.
+//
 // Writes are coalesced: claims that arrive while a write is in progress go out together in the
 // next one, so the journal costs about one small write per round of concurrent calls, not per call.
-// Each write is a new small ConfigMap (`<experiment>-journal-<batch>-<seq>`) holding the claims
-// open at that moment and only the results that came back since the previous write: the cost of a
-// write does not grow with the batch (patching one ConfigMap that accumulates results made every
-// write, and so every call, slower as the batch went on). Once the batch's results are in the
-// chunks, its journal objects are deleted in one request.
+// Each write holds the claims open at that moment and only the results that came back since the
+// previous write, stored as a key of its own in one of a few ConfigMaps per batch
+// (`<experiment>-journal-<batch>-<n>`, see ResultsStore.writeJournal): the cost of a write does not
+// grow with the batch (rewriting one object that accumulates results made every write, and so
+// every call, slower as the batch went on). Once the batch's results are in the chunks, its
+// journal objects are deleted.
 import type { ResultRecord } from "./results.js";
 
 /** What the journal objects of an Experiment hold, together. */
@@ -110,7 +118,7 @@ export function recoverJournal(
       costUSD: null,
       calls: 1,
       error:
-        "interrupted: the controller stopped while this call was in flight; not sent again, so it is never paid for twice",
+        "interrupted: the controller stopped while this call was in flight or about to be sent; not sent again, so it is never paid for twice",
       interrupted: true,
       scores: {},
     });
