@@ -45,10 +45,15 @@ describe("CallJournal", () => {
   it("resolves a claim only after a write that contains it, coalescing concurrent claims", async () => {
     const writes: JournalWrite[] = [];
     let release: (() => void) | undefined;
-    const journal = new CallJournal("run", "b1", async (w) => {
-      writes.push(w);
-      await new Promise<void>((resolve) => (release = resolve));
-    });
+    const journal = new CallJournal(
+      "run",
+      "b1",
+      async (w) => {
+        writes.push(w);
+        await new Promise<void>((resolve) => (release = resolve));
+      },
+      { minWriteIntervalMs: 0 },
+    );
     const order: string[] = [];
     const a = journal.claim("v/1/0").then(() => order.push("a"));
     const b = journal.claim("v/2/0").then(() => order.push("b"));
@@ -122,7 +127,7 @@ describe("CallJournal", () => {
         writes.push(w);
         return new Promise<void>((resolve, reject) => settle.push({ resolve, reject }));
       },
-      { maxConcurrentWrites: 2 },
+      { maxConcurrentWrites: 2, minWriteIntervalMs: 0 },
     );
     const a = journal.claim("v/1/0");
     const b = journal.claim("v/2/0");
@@ -150,6 +155,29 @@ describe("CallJournal", () => {
     const saved = journal.saved();
     settle[5]?.resolve();
     expect(await saved).toBe(4); // v/2, v/3 (its claim failed), v/4, v/5
+  });
+
+  it("paces writes: claims that arrive within minWriteIntervalMs of a write's start go out together", async () => {
+    const s = store();
+    const journal = new CallJournal("run", "b1", s.write, {
+      maxConcurrentWrites: 2,
+      minWriteIntervalMs: 30,
+    });
+    const started = performance.now();
+    const a = journal.claim("v/1/0");
+    await new Promise((r) => setTimeout(r, 0));
+    const b = journal.claim("v/2/0");
+    const c = journal.claim("v/3/0");
+    await a;
+    // The first write went out at once; b and c wait for the interval, then share one write.
+    expect(s.writes.map((w) => w.claims)).toEqual([["v/1/0"]]);
+    await Promise.all([b, c]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(29);
+    expect(s.writes.map((w) => w.claims)).toEqual([["v/1/0"], ["v/1/0", "v/2/0", "v/3/0"]]);
+    // saved() and flush() wait for a paced write too.
+    journal.complete(record("v/1/0"));
+    await journal.flush();
+    expect(s.writes.at(-1)?.records.map((r) => r.key)).toEqual(["v/1/0"]);
   });
 
   it("names objects by experiment, batch and sequence", () => {
