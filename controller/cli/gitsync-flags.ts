@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidArgumentError, Option } from "commander";
 import type { Logger } from "pino";
-import { loadCrds } from "../api/crds.js";
 import { GitSyncMetrics } from "../gitsync/metrics.js";
 import {
   checkUniqueNames,
@@ -15,8 +14,6 @@ import {
   type GitSourceConfig,
   type GitSyncConfig,
 } from "../gitsync/source-config.js";
-import { GitSyncer } from "../gitsync/syncer.js";
-import { webhookRoute } from "../gitsync/webhook.js";
 import type { HttpRoute } from "../runtime/http-server.js";
 import type { Manager } from "../runtime/manager.js";
 import { UsageError } from "./command-errors.js";
@@ -108,6 +105,13 @@ export async function startGitSync(options: {
 }): Promise<RunningGitSync> {
   const { sources, manager, flags } = options;
   if (sources.sources.length === 0) return { routes: [], stop: () => Promise.resolve() };
+  // Imported only when git sync is configured: the syncer brings the CRD validator (ajv, CEL) and
+  // git, which a controller without sources never needs in memory.
+  const [{ loadCrds }, { GitSyncer }, { webhookRoute }] = await Promise.all([
+    import("../api/crds.js"),
+    import("../gitsync/syncer.js"),
+    import("../gitsync/webhook.js"),
+  ]);
   const logger = options.logger.child({ component: "gitsync" });
   const metrics = new GitSyncMetrics(manager.metrics.registry);
   const syncer = new GitSyncer({

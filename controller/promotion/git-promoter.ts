@@ -24,20 +24,9 @@ export const controllerAuthor = {
   email: "llmops-controller@llmops.dev",
 };
 
-export type PromotionGitErrorCode =
-  "NotARepository" | "FileNotFound" | "Ambiguous" | "DirtyFile" | "PushRejected" | "PushFailed";
+import { PromotionGitError } from "./errors.js";
 
-/** A git-side reason the promotion commit could not be made or pushed; safe to show. */
-export class PromotionGitError extends Error {
-  override name = "PromotionGitError";
-  constructor(
-    readonly code: PromotionGitErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
+export { PromotionGitError, type PromotionGitErrorCode } from "./errors.js";
 
 /** What to write: shared by both entry points. */
 export interface PromotionChange {

@@ -8,7 +8,6 @@ import { readGitCredentials } from "../gitsync/credentials.js";
 import { pathAnnotation, sourceAnnotation } from "../api/well-known.js";
 import type { GitSourceConfig } from "../gitsync/source-config.js";
 import type { PromptSnapshotSpec } from "../prompts/snapshots.js";
-import { promoteInSource } from "./git-promoter.js";
 
 /** What a promotion commit changes. */
 export interface PromotionRequest {
@@ -57,6 +56,8 @@ export function gitSourcePromoter(options: {
           ? undefined
           : await readGitCredentials(options.client, options.secretNamespace, source.secretRef);
       const file = annotations[pathAnnotation];
+      // git (simple-git) is loaded with the first promotion, not with every controller.
+      const { promoteInSource } = await import("./git-promoter.js");
       const result = await promoteInSource({
         source,
         ...(credentials !== undefined ? { credentials } : {}),

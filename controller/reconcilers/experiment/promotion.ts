@@ -12,7 +12,7 @@ import { TransientError, errorMessage } from "../../kube/errors.js";
 import type { KubeObject, StoredObject } from "../../kube/resources.js";
 import { MissingSecretError } from "../../kube/secrets.js";
 import { PromotionEditError } from "../../promotion/edit.js";
-import { PromotionGitError } from "../../promotion/git-promoter.js";
+import { PromotionGitError } from "../../promotion/errors.js";
 import {
   planPromotion,
   promotionCommitMessage,
