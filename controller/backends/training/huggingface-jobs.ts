@@ -23,16 +23,7 @@
 // strings, the listing is asked for the labels (the `label=key=value` query the Python client
 // sends) and follows the Link header's next page.
 import { createHash } from "node:crypto";
-import {
-  cancelJob,
-  getJob,
-  HubApiError,
-  listJobs,
-  runJob,
-  streamJobLogs,
-  whoAmI,
-  type SpaceHardwareFlavor,
-} from "@huggingface/hub";
+import type { getJob, HubApiError, runJob, SpaceHardwareFlavor } from "@huggingface/hub";
 import type { Logger } from "pino";
 import { attemptLabel, runIdLabel, trainingJobLabel } from "../../api/well-known.js";
 import { errorMessage, TerminalError, TransientError } from "../../kube/errors.js";
@@ -51,6 +42,30 @@ import {
   permanentTrainerReasons,
   type TrainerEvent,
 } from "./trainer-contract.js";
+
+type HubLibrary = typeof import("@huggingface/hub");
+let hubLibrary: Promise<HubLibrary> | undefined;
+
+/**
+ * @huggingface/hub, imported with the first call to the Jobs API: a controller that never runs a
+ * TrainingJob there does not keep it in memory (~2 MiB of heap and 5 MiB of buffers at import).
+ */
+function hub(): Promise<HubLibrary> {
+  hubLibrary ??= import("@huggingface/hub");
+  return hubLibrary;
+}
+
+/**
+ * The library's HubApiError (every HTTP failure): told by its name and status rather than with
+ * instanceof, which would need the library loaded to ask.
+ */
+function isHubApiError(err: unknown): err is HubApiError {
+  return (
+    err instanceof Error &&
+    err.constructor.name === "HubApiError" &&
+    typeof (err as Partial<HubApiError>).statusCode === "number"
+  );
+}
 
 /** A job as the Jobs API returns it (the library does not export its ApiJob type). */
 export type HubJob = Awaited<ReturnType<typeof getJob>>;
@@ -418,7 +433,7 @@ export function hubJobsError(
   context: { namespace?: string; retryAfterMs?: number } = {},
 ): Error {
   if (err instanceof TerminalError || err instanceof TransientError) return err;
-  if (err instanceof HubApiError) {
+  if (isHubApiError(err)) {
     const status = err.statusCode;
     const detail = hubDetail(err);
     const apiStatus = { code: status, reason: `HTTP${status}`, message: detail };
@@ -599,7 +614,9 @@ class HuggingFaceJobs implements HuggingFaceJobsBackend {
     const call = this.call();
     let job: HubJob;
     try {
-      job = await runJob({
+      job = await (
+        await hub()
+      ).runJob({
         ...spec,
         namespace: context.namespace,
         hubUrl: this.hubUrl,
@@ -664,7 +681,9 @@ class HuggingFaceJobs implements HuggingFaceJobsBackend {
     if (job === undefined || isFinishedStage(job.status.stage)) return;
     const call = this.call();
     try {
-      await cancelJob({
+      await (
+        await hub()
+      ).cancelJob({
         namespace: context.namespace,
         jobId,
         hubUrl: this.hubUrl,
@@ -672,7 +691,7 @@ class HuggingFaceJobs implements HuggingFaceJobsBackend {
         fetch: call.fetch,
       });
     } catch (err: unknown) {
-      if (err instanceof HubApiError && err.statusCode < 500 && err.statusCode !== 429) {
+      if (isHubApiError(err) && err.statusCode < 500 && err.statusCode !== 429) {
         // It may have finished between the read and the cancel.
         const again = await this.getJob(context, jobId);
         if (again === undefined || isFinishedStage(again.status.stage)) return;
@@ -700,7 +719,9 @@ class HuggingFaceJobs implements HuggingFaceJobsBackend {
     if (cached !== undefined) return cached;
     const call = this.call();
     try {
-      const user = await whoAmI({ accessToken: token, hubUrl: this.hubUrl, fetch: call.fetch });
+      const user = await (
+        await hub()
+      ).whoAmI({ accessToken: token, hubUrl: this.hubUrl, fetch: call.fetch });
       this.users.set(digest, user.name);
       return user.name;
     } catch (err: unknown) {
@@ -730,7 +751,9 @@ class HuggingFaceJobs implements HuggingFaceJobsBackend {
       const call = this.call(next === undefined ? { query } : { url: next });
       let jobs: HubJob[];
       try {
-        jobs = await listJobs({
+        jobs = await (
+          await hub()
+        ).listJobs({
           namespace: context.namespace,
           hubUrl: this.hubUrl,
           accessToken: context.token,
@@ -760,7 +783,9 @@ class HuggingFaceJobs implements HuggingFaceJobsBackend {
   private async getJob(context: CallContext, jobId: string): Promise<HubJob | undefined> {
     const call = this.call();
     try {
-      return await getJob({
+      return await (
+        await hub()
+      ).getJob({
         namespace: context.namespace,
         jobId,
         hubUrl: this.hubUrl,
@@ -768,7 +793,7 @@ class HuggingFaceJobs implements HuggingFaceJobsBackend {
         fetch: call.fetch,
       });
     } catch (err: unknown) {
-      if (err instanceof HubApiError && err.statusCode === 404) return undefined;
+      if (isHubApiError(err) && err.statusCode === 404) return undefined;
       throw this.failure(err, `reading Hugging Face job ${jobId}`, context, call);
     }
   }
@@ -1025,7 +1050,7 @@ class LogFollower {
       const watchdog = this.watchdog(() => lastChunkAt, connection);
       try {
         let index = 0;
-        for await (const entry of streamJobLogs({
+        for await (const entry of (await hub()).streamJobLogs({
           namespace: this.context.namespace,
           jobId: this.jobId,
           hubUrl: this.options.hubUrl,
@@ -1045,7 +1070,7 @@ class LogFollower {
         }
       } catch (err: unknown) {
         if (isAborted(signal)) return;
-        if (err instanceof HubApiError && (err.statusCode === 401 || err.statusCode === 403)) {
+        if (isHubApiError(err) && (err.statusCode === 401 || err.statusCode === 403)) {
           // observe's own call reports the refused token; a successor takes over once it works.
           this.options.logger?.debug(
             { jobId: this.jobId, status: err.statusCode },
@@ -1056,7 +1081,7 @@ class LogFollower {
           return;
         }
         // A 404 is a deleted job, or a log the service has not opened yet (a job still scheduling).
-        if (err instanceof HubApiError && err.statusCode === 404 && (await this.jobFinished())) {
+        if (isHubApiError(err) && err.statusCode === 404 && (await this.jobFinished())) {
           this.finish();
           return;
         }
@@ -1119,7 +1144,9 @@ class LogFollower {
       timeoutMs: this.options.requestTimeoutMs,
     });
     try {
-      const job = await getJob({
+      const job = await (
+        await hub()
+      ).getJob({
         namespace: this.context.namespace,
         jobId: this.jobId,
         hubUrl: this.options.hubUrl,
@@ -1128,7 +1155,7 @@ class LogFollower {
       });
       return isFinishedStage(job.status.stage);
     } catch (err: unknown) {
-      return err instanceof HubApiError && err.statusCode === 404;
+      return isHubApiError(err) && err.statusCode === 404;
     }
   }
 }
