@@ -4,7 +4,7 @@
 // 50 ms latency and 32 requests in flight at most (ideal: 32 / 0.05 s = 640 requests/s). Everything
 // the controller does per call is in the measured time: rendering, the call, scoring, the
 // write-ahead journal, results chunks and status writes. Reports achieved/ideal and the
-// controller's CPU per call (from /proc). Baseline in the same run: the model client alone (what
+// controller's CPU per call and the apiserver's and etcd's (from /proc). Baseline in the same run: the model client alone (what
 // `npm run bench:eval` measures: the same calls, models, concurrency and scoring, without the
 // controller), against the same server, right before and right after each of --rounds runs of a
 // fresh Experiment; a round's ratio is the controller's throughput over the mean of the two, and
@@ -88,6 +88,8 @@ function clientAloneRate(baseURL: string): (count: number) => Promise<number> {
 
 async function main(cluster: PrivateCluster): Promise<void> {
   const { client, kubeconfigPath } = cluster;
+  const controlPlaneCpu = () =>
+    Object.values(cluster.controlPlaneCpuSeconds()).reduce((sum, s) => sum + s, 0);
   const [metricsPort = 0] = await freePorts(1);
   const server = spawn(
     process.execPath,
@@ -174,12 +176,14 @@ async function main(cluster: PrivateCluster): Promise<void> {
       clientAloneRequestsPerSecond: number;
       ratio: number;
       controllerCpuMsPerCall: number;
+      apiserverEtcdCpuMsPerCall: number;
     }[] = [];
     let clientPrevious = clientBefore;
     let status: Experiment["status"];
     for (let round = 0; round < roundCount; round++) {
       const name = `bench-${String(round)}`;
       const cpuBefore = cpuSeconds(controller.pid ?? 0);
+      const controlPlaneBefore = controlPlaneCpu();
       const experiment: Experiment & KubeObject = {
         apiVersion: "llmops.dev/v1alpha1",
         kind: "Experiment",
@@ -206,6 +210,7 @@ async function main(cluster: PrivateCluster): Promise<void> {
       }
       const seconds = (performance.now() - start) / 1000;
       const cpu = cpuSeconds(controller.pid ?? 0) - cpuBefore;
+      const controlPlane = controlPlaneCpu() - controlPlaneBefore;
       // The client alone right before and right after: load on the machine hits both alike.
       const clientAfter = await clientAlone(calls);
       const clientRate = (clientPrevious + clientAfter) / 2;
@@ -216,6 +221,8 @@ async function main(cluster: PrivateCluster): Promise<void> {
         clientAloneRequestsPerSecond: Number(clientRate.toFixed(1)),
         ratio: Number((calls / seconds / clientRate).toFixed(3)),
         controllerCpuMsPerCall: Number(((cpu * 1000) / calls).toFixed(3)),
+        // What the journal, results chunks and status writes cost the control plane.
+        apiserverEtcdCpuMsPerCall: Number(((controlPlane * 1000) / calls).toFixed(3)),
       });
     }
     const ratios = rounds.map((r) => r.ratio).sort((a, b) => a - b);

@@ -160,17 +160,19 @@ export class CallJournal {
        */
       maxConcurrentWrites?: number;
       /**
-       * Least time between the starts of two writes, ms (default 20). Claims are made a call
-       * ahead (runner.ts), so a claim that waits this long rarely delays its call, and the journal
-       * costs at most 1000 / minWriteIntervalMs writes a second however fast the apiserver answers
-       * (unpaced, two writes in flight on a quick apiserver made a write every few milliseconds,
-       * each taking apiserver and etcd CPU from the calls).
+       * Least time between the starts of two writes, ms (default 40). Claims are made a call
+       * ahead (runner.ts), so a claim that waits this long rarely delays its call (model calls
+       * take longer), and the journal costs at most 1000 / minWriteIntervalMs writes a second
+       * however fast the apiserver answers: unpaced, two writes in flight made a write every
+       * 20 ms or so on a local apiserver, and their apiserver and etcd CPU slowed the calls
+       * (bench:eval-controller: 113-147 writes per 1,024 calls unpaced, about 100 at 20 ms, 50-60
+       * at 40 ms).
        */
       minWriteIntervalMs?: number;
     } = {},
   ) {
     this.maxWrites = Math.max(1, options.maxConcurrentWrites ?? 1);
-    this.minInterval = Math.max(0, options.minWriteIntervalMs ?? 20);
+    this.minInterval = Math.max(0, options.minWriteIntervalMs ?? 40);
   }
 
   /** Writes made so far. */
