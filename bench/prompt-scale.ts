@@ -34,12 +34,16 @@ import { NamespaceType, type KubeObject, type StoredObject } from "../controller
 import { KubeTransport } from "../controller/kube/transport.js";
 import { systemClock } from "../controller/runtime/clock.js";
 import { Informer } from "../controller/runtime/informer.js";
+import { residentBreakdown, v8MemoryFromMetrics } from "./process-memory.js";
 import { freePorts } from "../test/env/control-plane.js";
 import { withPrivateCluster } from "./private-cluster.js";
 
 const objects = Number(process.env.BENCH_OBJECTS ?? 10000);
 const changes = Math.min(objects, Number(process.env.BENCH_CHANGES ?? 1000));
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 720);
+// Workers of the controller that seeds (writes every ConfigMap and status); the measured restart
+// runs with the default (4). More only shortens the seeding of 50,000 on a machine with cores.
+const seedWorkers = Number(process.env.BENCH_SEED_WORKERS ?? 4);
 const heapSnapshot = (process.env.BENCH_HEAP_SNAPSHOT ?? (objects < 20000 ? "1" : "0")) === "1";
 const writers = 16;
 const namespace = "scale";
@@ -118,6 +122,7 @@ function readiness(client: KubeClient, signal: AbortSignal) {
       ready.size >= count
         ? Promise.resolve()
         : new Promise<void>((resolve) => waiters.push({ count, resolve })),
+    readyCount: () => ready.size,
     readyAt: (name: string, generation: number) => {
       const seen = readyAt.get(name);
       return seen?.generation === generation ? seen.at : undefined;
@@ -223,7 +228,11 @@ interface Controller {
   stop: () => Promise<void>;
 }
 
-async function startController(kubeconfigPath: string, cwd: string): Promise<Controller> {
+async function startController(
+  kubeconfigPath: string,
+  cwd: string,
+  workers = 4,
+): Promise<Controller> {
   const [metricsPort = 0, apiPort = 0] = await freePorts(2);
   const child = spawn(
     process.execPath,
@@ -236,6 +245,7 @@ async function startController(kubeconfigPath: string, cwd: string): Promise<Con
       "--no-leader-elect",
       `--metrics-addr=127.0.0.1:${String(metricsPort)}`,
       `--api-addr=127.0.0.1:${String(apiPort)}`,
+      `--concurrency=Prompt=${String(workers)}`,
       "--log-level=warn",
     ],
     { cwd, stdio: ["ignore", "ignore", "inherit"] },
@@ -292,11 +302,22 @@ async function main(): Promise<void> {
 
       // 1. Seed.
       let start = performance.now();
-      controller = await startController(kubeconfigPath, work);
-      await pool(objects, async (i) => {
-        await client.apply(PromptType, promptObject(i));
-      });
-      await prompts.atLeast(objects);
+      controller = await startController(kubeconfigPath, work, seedWorkers);
+      let created = 0;
+      const progress = setInterval(() => {
+        process.stderr.write(
+          `[scale] seed: ${String(created)} of ${String(objects)} created, ${String(prompts.readyCount())} Ready, ${String(Math.round((performance.now() - start) / 1000))} s\n`,
+        );
+      }, 30_000);
+      try {
+        await pool(objects, async (i) => {
+          await client.apply(PromptType, promptObject(i));
+          created++;
+        });
+        await prompts.atLeast(objects);
+      } finally {
+        clearInterval(progress);
+      }
       const seedSeconds = (performance.now() - start) / 1000;
       await controller.stop();
 
@@ -333,6 +354,7 @@ async function main(): Promise<void> {
       }
       const idleWrites = delta(await writeCount(transport), idleWritesBefore);
       const afterIdle = procStat(c.child.pid ?? 0);
+      const residentAfterIdle = residentBreakdown(c.child.pid ?? 0);
       const idleMetrics = await c.metrics();
 
       // 4. Change BENCH_CHANGES Prompts at once.
@@ -423,6 +445,8 @@ async function main(): Promise<void> {
         memory: {
           // Settled: at the end of the idle phase (V8's memory reducer has run by then).
           rssSettledMiB: round(afterIdle.rssMiB, 1),
+          residentSettled: residentAfterIdle,
+          v8Settled: v8MemoryFromMetrics(idleMetrics),
           rssAfterChangesMiB: round(final.rssMiB, 1),
           rssPeakMiB: round(peakRssMiB(c.child.pid ?? 0), 1),
           heapUsedMiB: round(

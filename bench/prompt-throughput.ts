@@ -30,6 +30,7 @@ import { Informer } from "../controller/runtime/informer.js";
 import { pino } from "pino";
 import { freePorts } from "../test/env/control-plane.js";
 import { cpuSecondsOf, withPrivateCluster } from "./private-cluster.js";
+import { residentBreakdown, v8MemoryFromMetrics } from "./process-memory.js";
 
 const n = Number(process.env.BENCH_N ?? 2000);
 // Extra Node flags for the controller process, e.g. "--max-old-space-size=128" to check that it
@@ -245,6 +246,8 @@ async function main(): Promise<void> {
         },
       );
       await sleep(3000); // start-up and cache sync, not part of the measured time
+      // What the controller costs watching nothing yet: the floor the per-Prompt cost sits on.
+      const emptyRss = rssMiB(controller.pid ?? 0);
 
       const rounds: {
         rawSeconds: number;
@@ -304,6 +307,7 @@ async function main(): Promise<void> {
       const rssJustAfter = rssMiB(controller.pid ?? 0);
       const rss = await settledRssMiB(controller.pid ?? 0);
       const peakRss = rssMiB(controller.pid ?? 0, "VmHWM");
+      const resident = residentBreakdown(controller.pid ?? 0);
       const metrics = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
       const heapUsed = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? "0");
       const heapTotal = Number(/^nodejs_heap_size_total_bytes (\S+)/m.exec(metrics)?.[1] ?? "0");
@@ -326,6 +330,12 @@ async function main(): Promise<void> {
         controllerPeakRssMiB: Number(peakRss.toFixed(1)),
         controllerHeapUsedMiB: Number((heapUsed / 1048576).toFixed(1)),
         controllerHeapTotalMiB: Number((heapTotal / 1048576).toFixed(1)),
+        controllerResident: resident,
+        controllerV8MiB: v8MemoryFromMetrics(metrics),
+        bytesPerPromptAboveEmpty: Math.round(
+          ((rss - emptyRss) * 1048576) / Math.max(watched, reconciled),
+        ),
+        controllerEmptyRssMiB: Number(emptyRss.toFixed(1)),
         controllerNodeOptions,
       };
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
