@@ -36,6 +36,8 @@ const n = Number(process.env.BENCH_N ?? 2000);
 // Extra Node flags for the controller process, e.g. "--max-old-space-size=128" to check that it
 // works within a container memory limit (Node sizes its heap from the cgroup limit in a pod).
 const controllerNodeOptions = process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? "";
+// Node flags NODE_OPTIONS does not take (V8's own, e.g. --optimize-for-size), space-separated.
+const controllerNodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const watched = Number(process.env.BENCH_WATCHED ?? 10000);
 const roundCount = Number(process.env.BENCH_ROUNDS ?? 3);
 const workers = 4;
@@ -230,6 +232,7 @@ async function main(): Promise<void> {
       controller = spawn(
         process.execPath,
         [
+          ...controllerNodeArgs,
           join(root, "bin", "llmops.js"),
           "controller",
           `--kubeconfig=${kubeconfigPath}`,
@@ -337,6 +340,7 @@ async function main(): Promise<void> {
         ),
         controllerEmptyRssMiB: Number(emptyRss.toFixed(1)),
         controllerNodeOptions,
+        controllerNodeArgs,
       };
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     } finally {
