@@ -53,6 +53,7 @@ describe("Experiment across a controller kill", () => {
     await apply(promptManifest(namespace, server.baseURL));
     await apply(datasetConfigMap(namespace, "arith-data", jsonl(items)));
     const get = () => client.get<StoredExperiment>(ExperimentType, { namespace, name: "killed" });
+    const concurrency = 1;
 
     const first = await startControllerProcess(namespace, ["--no-leader-elect"]);
     processes.push(first);
@@ -61,12 +62,12 @@ describe("Experiment across a controller kill", () => {
         namespace,
         "killed",
         { configMap: { name: "arith-data" } },
-        {
-          concurrency: 4,
-        },
+        // One call at a time at 120 ms: a batch (128 calls per slot, or 10 s) ends on its 10 s
+        // deadline with about 80 results saved, and the next batch has its call in flight.
+        { concurrency },
       ),
     );
-    // Kill once results are saved and while calls are certainly in flight.
+    // Kill once results are saved and while a call is certainly in flight.
     await eventually(
       () => `killed has saved results; controller output:\n${first.output.join("").slice(-3000)}`,
       async () => ((await get()).status?.progress?.completed ?? 0) >= 24 || undefined,
@@ -99,18 +100,19 @@ describe("Experiment across a controller kill", () => {
     const progress = done.status?.progress ?? {};
     expect(progress.completed).toBe(160);
     expect(progress.total).toBe(160);
-    // What was claimed at the kill is accounted for, not re-sent. Each of the 4 workers holds at
-    // most one call in flight and one unit claimed ahead of its turn (so its journal write is off
-    // the call's path), hence at most 2 × concurrency interrupted, of which at most 4 were sent.
+    // What was claimed at the kill is accounted for, not re-sent. Each worker holds at most one
+    // call in flight and one unit claimed ahead of its turn (so its journal write is off the
+    // call's path), hence at most 2 × concurrency interrupted, of which at most one per worker
+    // was sent.
     const interrupted = progress.interrupted ?? 0;
     expect(interrupted).toBeGreaterThanOrEqual(1); // a call was in flight when it was killed
-    expect(interrupted).toBeLessThanOrEqual(2 * 4);
+    expect(interrupted).toBeLessThanOrEqual(2 * concurrency);
     expect(progress.failed).toBe(interrupted);
     const sent = server.requests.filter((r) => r.path.endsWith("/chat/completions")).length;
     // Claimed units the kill stopped before they left count as interrupted too (never sent).
     expect(sent).toBeLessThanOrEqual(160);
     expect(sent).toBeGreaterThanOrEqual(160 - interrupted);
-    expect(sent).toBeLessThanOrEqual(160 - interrupted + 4); // at most one sent call per worker
+    expect(sent).toBeLessThanOrEqual(160 - interrupted + concurrency); // one sent call per worker
     // The journal is gone once its results are saved.
     const journal = await client.list(ConfigMapType, {
       namespace,

@@ -37,8 +37,11 @@ export interface ExperimentControllerOptions {
   /** Largest dataset file read from a remote source; default 64 MiB. */
   maxDatasetBytes?: number;
   /**
-   * Calls per batch as a multiple of spec.concurrency; default 32. A batch also ends after
-   * batchSeconds (default 10): results, progress and status are written between batches.
+   * Calls per batch as a multiple of spec.concurrency; default 128. A batch also ends after
+   * batchSeconds (default 10): results, progress and status are written between batches. Between
+   * two batches no call is in flight (saving the results, the status, the next observe: a few
+   * hundred ms on a busy apiserver), so batches are sized by time rather than kept small: with 32
+   * per slot that pause was a tenth of a run against a fast endpoint (bench:eval-controller).
    */
   batchFactor?: number;
   batchSeconds?: number;
@@ -81,7 +84,7 @@ export function experimentController(options: ExperimentControllerOptions = {}):
       ...(options.onlineAnalysisIntervalMs
         ? { onlineAnalysisIntervalMs: options.onlineAnalysisIntervalMs }
         : {}),
-      batchFactor: options.batchFactor ?? 32,
+      batchFactor: options.batchFactor ?? 128,
       batchSeconds: options.batchSeconds ?? 10,
     });
     return {
