@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { semiSpaceMiB, tunedArgv } from "./node-tuning.js";
+import { tunedArgv, tunedNodeFlags } from "./node-tuning.js";
 
 const node = "/usr/bin/node";
 const script = "/app/node_modules/.bin/llmops";
@@ -8,7 +8,8 @@ describe("tunedArgv", () => {
   it("adds the semi-space size to controller and up, after node's own flags", () => {
     expect(tunedArgv([node, script, "controller", "--namespaces=a"], [], {})).toEqual([
       node,
-      `--max-semi-space-size=${String(semiSpaceMiB)}`,
+      "--max-semi-space-size=8",
+      "--optimize-for-size",
       script,
       "controller",
       "--namespaces=a",
@@ -16,7 +17,7 @@ describe("tunedArgv", () => {
     expect(tunedArgv([node, script, "up", "--dir", "x"], ["--enable-source-maps"], {})).toEqual([
       node,
       "--enable-source-maps",
-      `--max-semi-space-size=${String(semiSpaceMiB)}`,
+      ...tunedNodeFlags,
       script,
       "up",
       "--dir",
@@ -44,5 +45,13 @@ describe("tunedArgv", () => {
     expect(tunedArgv(argv, [], { LLMOPS_NODE_TUNING: "off" })).toBeUndefined();
     // Other NODE_OPTIONS are kept by the environment and do not stop the tuning.
     expect(tunedArgv(argv, [], { NODE_OPTIONS: "--enable-source-maps" })).toBeDefined();
+    // A flag of ours already on node's command line is not repeated.
+    expect(tunedArgv(argv, ["--optimize-for-size"], {})).toEqual([
+      node,
+      "--optimize-for-size",
+      "--max-semi-space-size=8",
+      script,
+      "controller",
+    ]);
   });
 });

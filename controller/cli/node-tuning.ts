@@ -1,18 +1,27 @@
 // V8 flags the long-running commands run with. This module is imported by bin/llmops.js before
 // anything else, so it imports nothing.
 //
-// V8 sizes its young generation from the host's memory, not from what the program needs: on a
-// 24 GB machine each of its two semi-spaces may grow to 64 MiB. A controller that lists 10,000
-// objects at start grows it to that size in seconds and keeps most of it: measured, over 100 MiB
-// of RSS that holds nothing but garbage already collected, more than every cache together. With
-// 8 MiB semi-spaces the same start-up took no more CPU (bench/README.md, issue 16). The size
-// cannot be changed once the heap exists (v8.setFlagsFromString is ignored for it), so
-// `llmops controller` and `llmops up` replace themselves (execve: same pid, same stdio and
-// signals) with the same command plus the flag — unless the user set the size themselves, in
-// NODE_OPTIONS or on node's command line, which always wins.
+// V8 sizes its heap for throughput on the host it finds, not for what the program needs: on a
+// 24 GB machine each of the young generation's two semi-spaces may grow to 64 MiB, and the old
+// generation is let grow well past what is live before it is collected. A controller that lists
+// 10,000 objects at start grows both in seconds. Measured restarting over 10,000 Prompts
+// (bench/README.md, issue 16): 294 MiB peak and 152 MiB settled as V8 sizes it; 173 and 143 MiB
+// with 8 MiB semi-spaces; 136 and 130 MiB with --optimize-for-size on top (in V8's words, favouring memory
+// size over execution speed), for about a tenth more controller CPU per reconcile on a
+// controller that waits on the apiserver almost all the time. Neither can be changed once the
+// heap exists (v8.setFlagsFromString is ignored for the sizes), so `llmops controller` and
+// `llmops up` replace themselves (execve: same pid, same stdio and signals) with the same command
+// plus these flags — unless the user sized the heap themselves, in NODE_OPTIONS or on node's
+// command line, which always wins, or set LLMOPS_NODE_TUNING=off.
 
 /** The semi-space size, MiB, the long-running commands use unless told otherwise. */
 export const semiSpaceMiB = 8;
+
+/** What they run with: the young generation's bound and V8's memory-saving mode. */
+export const tunedNodeFlags: readonly string[] = [
+  `--max-semi-space-size=${String(semiSpaceMiB)}`,
+  "--optimize-for-size",
+];
 
 const tunedCommands = new Set(["controller", "up"]);
 
@@ -33,5 +42,6 @@ export function tunedArgv(
   // argv[0] is node itself; execve is given the same, then node's own flags before the script.
   const [node, ...rest] = argv;
   if (node === undefined) return undefined;
-  return [node, ...execArgv, `--max-semi-space-size=${String(semiSpaceMiB)}`, ...rest];
+  const added = tunedNodeFlags.filter((flag) => !execArgv.includes(flag));
+  return [node, ...execArgv, ...added, ...rest];
 }

@@ -120,7 +120,7 @@ describe("the npm package the image installs", () => {
     expect(invalid.stdout + invalid.stderr).toContain("broken.yaml");
   });
 
-  it("runs `llmops controller` with a bounded young generation, in the same process; the user's own size wins", async () => {
+  it("runs `llmops controller` with V8's heap tuned for memory, in the same process; the user's own size wins", async () => {
     // A controller that keeps waiting for its apiserver (nothing listens on the port), so its
     // command line can be read while it runs.
     const kubeconfig = join(dir, "kubeconfig");
@@ -165,12 +165,14 @@ describe("the npm package the image installs", () => {
     const tuned = await cmdlineOf("");
     // The same pid now runs node with the flag before the script (execve, not a child process).
     expect(tuned).toContain("--max-semi-space-size=8");
+    expect(tuned).toContain("--optimize-for-size");
     expect(tuned.indexOf("--max-semi-space-size=8")).toBeLessThan(
       tuned.findIndex((a) => /bin\/llmops(\.js)?$/.test(a)),
     );
     expect(tuned).toContain("controller");
     const own = await cmdlineOf("--max-semi-space-size=16");
     expect(own.some((a) => a.startsWith("--max-semi-space-size"))).toBe(false);
+    expect(own).not.toContain("--optimize-for-size");
     expect(own).toContain("controller");
   });
 
