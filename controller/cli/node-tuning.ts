@@ -6,9 +6,9 @@
 // generation is let grow well past what is live before it is collected. A controller that lists
 // 10,000 objects at start grows both in seconds. Measured restarting over 10,000 Prompts
 // (bench/README.md, issue 16): 294 MiB peak and 152 MiB settled as V8 sizes it; 173 and 143 MiB
-// with 8 MiB semi-spaces; 136 and 130 MiB with --optimize-for-size on top (in V8's words, favouring memory
-// size over execution speed), for about a tenth more controller CPU per reconcile on a
-// controller that waits on the apiserver almost all the time. Neither can be changed once the
+// with 8 MiB semi-spaces; 136 and 130 MiB with --optimize-for-size on top (in V8's words,
+// favouring memory size over execution speed), for 10-50 % more controller CPU in those runs, on
+// a controller that waits on the apiserver almost all the time. Neither can be changed once the
 // heap exists (v8.setFlagsFromString is ignored for the sizes), so `llmops controller` and
 // `llmops up` replace themselves (execve: same pid, same stdio and signals) with the same command
 // plus these flags — unless the user sized the heap themselves, in NODE_OPTIONS or on node's
