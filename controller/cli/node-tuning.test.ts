@@ -9,7 +9,7 @@ describe("tunedArgv", () => {
     expect(tunedArgv([node, script, "controller", "--namespaces=a"], [], {})).toEqual([
       node,
       "--max-semi-space-size=8",
-      "--optimize-for-size",
+      "--v8-pool-size=1",
       script,
       "controller",
       "--namespaces=a",
@@ -45,10 +45,16 @@ describe("tunedArgv", () => {
     expect(tunedArgv(argv, [], { LLMOPS_NODE_TUNING: "off" })).toBeUndefined();
     // Other NODE_OPTIONS are kept by the environment and do not stop the tuning.
     expect(tunedArgv(argv, [], { NODE_OPTIONS: "--enable-source-maps" })).toBeDefined();
-    // A flag of ours already on node's command line is not repeated.
-    expect(tunedArgv(argv, ["--optimize-for-size"], {})).toEqual([
+    // A worker-thread count of the user's own is kept, on the command line or in NODE_OPTIONS.
+    expect(tunedArgv(argv, ["--v8-pool-size=4"], {})).toEqual([
       node,
-      "--optimize-for-size",
+      "--v8-pool-size=4",
+      "--max-semi-space-size=8",
+      script,
+      "controller",
+    ]);
+    expect(tunedArgv(argv, [], { NODE_OPTIONS: "--v8-pool-size=2" })).toEqual([
+      node,
       "--max-semi-space-size=8",
       script,
       "controller",

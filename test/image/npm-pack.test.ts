@@ -165,14 +165,14 @@ describe("the npm package the image installs", () => {
     const tuned = await cmdlineOf("");
     // The same pid now runs node with the flag before the script (execve, not a child process).
     expect(tuned).toContain("--max-semi-space-size=8");
-    expect(tuned).toContain("--optimize-for-size");
+    expect(tuned).toContain("--v8-pool-size=1");
     expect(tuned.indexOf("--max-semi-space-size=8")).toBeLessThan(
       tuned.findIndex((a) => /bin\/llmops(\.js)?$/.test(a)),
     );
     expect(tuned).toContain("controller");
     const own = await cmdlineOf("--max-semi-space-size=16");
     expect(own.some((a) => a.startsWith("--max-semi-space-size"))).toBe(false);
-    expect(own).not.toContain("--optimize-for-size");
+    expect(own).not.toContain("--v8-pool-size=1");
     expect(own).toContain("controller");
   });
 
