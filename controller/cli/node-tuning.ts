@@ -9,7 +9,7 @@
 //
 //   --max-semi-space-size=8                        161.7 MiB
 //   --max-semi-space-size=8 --v8-pool-size=1       138.9 MiB (what runs)
-//   --max-semi-space-size=8 --optimize-for-size    128.6 MiB, twice the CPU per model call: not used
+//   --max-semi-space-size=8 --optimize-for-size    128.6 MiB, 2x CPU per model call: not used
 //
 // and 294 MiB peak, 152 settled, restarted over them as V8 sizes it. The semi-space bound and one
 // worker thread cost no CPU that the benchmarks see (Experiments ran faster: on two cores, fewer
