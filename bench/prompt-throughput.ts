@@ -37,7 +37,9 @@ const n = Number(process.env.BENCH_N ?? 2000);
 // works within a container memory limit (Node sizes its heap from the cgroup limit in a pod).
 const controllerNodeOptions = process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? "";
 // Node flags NODE_OPTIONS does not take (V8's own, e.g. --optimize-for-size), space-separated.
-const controllerNodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+const controllerNodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? "")
+  .split(" ")
+  .filter(Boolean);
 const watched = Number(process.env.BENCH_WATCHED ?? 10000);
 const roundCount = Number(process.env.BENCH_ROUNDS ?? 3);
 const workers = 4;
