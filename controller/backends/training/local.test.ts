@@ -218,7 +218,14 @@ describe("local training backend", () => {
     });
     expect(done?.finishedAt?.getTime()).toBeGreaterThanOrEqual(done?.startedAt?.getTime() ?? 0);
     expect(readFileSync(join(dir, "exit-code"), "utf8").trim()).toBe("0");
-    expect(running(-pid)).toBe(false);
+    // The wrapper writes exit-code as its last act; its process group is gone a moment later.
+    expect(
+      await until(
+        () => running(-pid),
+        (alive) => !alive,
+        5000,
+      ),
+    ).toBe(false);
 
     // Finished: a restarted controller recovers the outcome, and a submit still starts nothing.
     expect(await backend().observe(req, ref)).toEqual(done);
