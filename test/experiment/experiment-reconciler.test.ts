@@ -208,7 +208,9 @@ describe("Experiment reconciler", () => {
       items,
     );
     await apply(datasetConfigMap(namespace, "arith-data", jsonl(items)));
-    const first = startManager(client, namespace);
+    // Batches of 64 calls (32 per slot), so the first one's results are saved long before the run
+    // is done: with the default (128 per slot, or 10 s) the whole run can be a single batch.
+    const first = startManager(client, namespace, { batchFactor: 32 });
     let stoppedAt: number | undefined;
     try {
       await apply(

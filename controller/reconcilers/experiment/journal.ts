@@ -22,6 +22,7 @@
 // grow with the batch (rewriting one object that accumulates results made every write, and so
 // every call, slower as the batch went on). Once the batch's results are in the chunks, its
 // journal objects are deleted.
+import { systemClock, type Clock, type Timer } from "../../runtime/clock.js";
 import type { ResultRecord } from "./results.js";
 
 /** What the journal objects of an Experiment hold, together. */
@@ -142,8 +143,9 @@ export class CallJournal {
   private dirty = false;
   private seq = 0;
   private readonly minInterval: number;
+  private readonly clock: Clock;
   private lastStart = Number.NEGATIVE_INFINITY;
-  private paced: ReturnType<typeof setTimeout> | undefined;
+  private paced: Timer | undefined;
 
   constructor(
     private readonly runId: string,
@@ -169,10 +171,13 @@ export class CallJournal {
        * at 40 ms).
        */
       minWriteIntervalMs?: number;
+      /** Times the pacing (default: the real clock). */
+      clock?: Clock;
     } = {},
   ) {
     this.maxWrites = Math.max(1, options.maxConcurrentWrites ?? 1);
     this.minInterval = Math.max(0, options.minWriteIntervalMs ?? 40);
+    this.clock = options.clock ?? systemClock();
   }
 
   /** Writes made so far. */
@@ -227,15 +232,15 @@ export class CallJournal {
 
   private kick(): void {
     while (this.inFlight < this.maxWrites && (this.dirty || this.waiters.length > 0)) {
-      const wait = this.lastStart + this.minInterval - performance.now();
+      const wait = this.lastStart + this.minInterval - this.clock.now();
       if (wait > 0) {
-        this.paced ??= setTimeout(() => {
+        this.paced ??= this.clock.setTimer(() => {
           this.paced = undefined;
           this.kick();
         }, wait);
         return;
       }
-      this.lastStart = performance.now();
+      this.lastStart = this.clock.now();
       this.startWrite();
     }
   }

@@ -145,7 +145,7 @@ async function runOneBatch(
     run.runId,
     randomBytes(3).toString("hex"),
     (write) => store.writeJournal(write),
-    { maxConcurrentWrites: 2 },
+    { maxConcurrentWrites: 2, clock: deps.clock },
   );
   const outcome = await runBatch({
     units: batch.units,
